@@ -1,0 +1,3 @@
+export * from './config-error';
+export * from './providers.config';
+export * from './app-config';

@@ -1,0 +1,4 @@
+export * from './directory-adapter';
+export * from './directory-error';
+export * from './adapter-context';
+export * from './directory-registry';

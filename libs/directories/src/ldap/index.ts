@@ -1,0 +1,2 @@
+export * from './ldap-escape';
+export * from './ldap-connection';

@@ -1,0 +1,8 @@
+import { OktaProviderConfig } from '@app/config';
+import { AdapterContext } from '../adapter-context';
+import { DirectoryAdapter } from '../directory-adapter';
+
+// Placeholder until the adapter lands; the registry refuses to start with this kind configured.
+export function createOktaAdapter(config: OktaProviderConfig, _context: AdapterContext): DirectoryAdapter {
+  throw new Error(`provider ${config.id}: the Okta adapter is not implemented yet`);
+}

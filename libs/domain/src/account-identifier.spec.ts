@@ -1,0 +1,73 @@
+import { DomainError } from './domain-error';
+import { guidFromBytes, guidToBytes, matchKeys, parseAccountIdentifier, sidFromBytes, sidToBytes } from './account-identifier';
+
+describe('parseAccountIdentifier (CONTRACT §4 identifier forms)', () => {
+  it.each([
+    ['jdoe@corp.example', 'email', 'jdoe@corp.example'],
+    ['CORP\\jdoe', 'downLevel', 'jdoe'],
+    ['jdoe', 'name', 'jdoe'],
+    ['CN=John Smith,CN=Users,DC=example,DC=com', 'dn', 'CN=John Smith,CN=Users,DC=example,DC=com'],
+    ['uid=jdoe,ou=people,dc=example,dc=org', 'dn', 'uid=jdoe,ou=people,dc=example,dc=org'],
+    ['CN=Smith\\, John,OU=Staff,DC=corp,DC=example', 'dn', 'CN=Smith\\, John,OU=Staff,DC=corp,DC=example'],
+    ['7A4267CE-D354-44E7-8BD6-C681F1284A41', 'guid', '7a4267ce-d354-44e7-8bd6-c681f1284a41'],
+    ['{7a4267ce-d354-44e7-8bd6-c681f1284a41}', 'guid', '7a4267ce-d354-44e7-8bd6-c681f1284a41'],
+    ['<GUID=7a4267ce-d354-44e7-8bd6-c681f1284a41>', 'guid', '7a4267ce-d354-44e7-8bd6-c681f1284a41'],
+    ['S-1-5-21-3635565734-1729062999-1822655016-1627', 'sid', 'S-1-5-21-3635565734-1729062999-1822655016-1627'],
+    ['<SID=S-1-5-21-1-2-3-500>', 'sid', 'S-1-5-21-1-2-3-500'],
+    ['00ub0oNGTSWTBKOLGLNR', 'oktaId', '00ub0oNGTSWTBKOLGLNR'],
+    ['  jdoe  ', 'name', 'jdoe'],
+  ])('reads %s as %s', (input, kind, value) => {
+    const id = parseAccountIdentifier(input);
+    expect(id.kind).toBe(kind);
+    expect(id.value).toBe(value);
+  });
+
+  it('keeps the NetBIOS domain of a down-level name', () => {
+    expect(parseAccountIdentifier('corp\\jdoe').domain).toBe('CORP');
+  });
+
+  it('reads a binary SID given as hex, alone or in <SID=…>', () => {
+    const hex = sidToBytes('S-1-5-21-3635565734-1729062999-1822655016-1627').toString('hex');
+    expect(parseAccountIdentifier(hex)).toMatchObject({ kind: 'sid', value: 'S-1-5-21-3635565734-1729062999-1822655016-1627' });
+    expect(parseAccountIdentifier(`<SID=${hex}>`).value).toBe('S-1-5-21-3635565734-1729062999-1822655016-1627');
+  });
+
+  it.each([[''], ['   '], ['a\u0000b'], ['x'.repeat(1025)], ['a@b@c'], ['<GUID=nope>'], ['<SID=S-1-x>'], [42], [null]])(
+    'rejects %p with a 400 invalidAccount',
+    (input) => {
+      const attempt = () => parseAccountIdentifier(input);
+      expect(attempt).toThrow(DomainError);
+      try {
+        attempt();
+      } catch (e) {
+        expect(e).toMatchObject({ httpStatus: 400, code: 'invalidAccount' });
+      }
+    },
+  );
+
+  it('treats filter metacharacters as part of a plain name (the adapters escape them)', () => {
+    expect(parseAccountIdentifier('*)(sAMAccountName=*')).toMatchObject({ kind: 'name', value: '*)(sAMAccountName=*' });
+  });
+
+  it('gives case-insensitive match keys, with both forms of a down-level name', () => {
+    expect(matchKeys(parseAccountIdentifier('CORP\\JDoe')).sort()).toEqual(['corp\\jdoe', 'jdoe']);
+    expect(matchKeys(parseAccountIdentifier('JDoe@Corp.Example'))).toEqual(['jdoe@corp.example']);
+  });
+});
+
+describe('GUID and SID byte orders', () => {
+  it('writes objectGUID with the first three fields little-endian, and reads it back', () => {
+    const guid = '7a4267ce-d354-44e7-8bd6-c681f1284a41';
+    const bytes = guidToBytes(guid);
+    expect(bytes.toString('hex')).toBe('ce67427a54d3e7448bd6c681f1284a41');
+    expect(guidFromBytes(bytes)).toBe(guid);
+  });
+
+  it('round-trips a SID through its binary form (MS-DTYP 2.4.2.2)', () => {
+    const sid = 'S-1-5-21-3635565734-1729062999-1822655016-1627';
+    const bytes = sidToBytes(sid);
+    expect(bytes[0]).toBe(1);
+    expect(bytes[1]).toBe(5);
+    expect(sidFromBytes(bytes)).toBe(sid);
+  });
+});

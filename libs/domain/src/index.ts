@@ -1,0 +1,5 @@
+export * from './task.types';
+export * from './roll-up';
+export * from './domain-error';
+export * from './account-identifier';
+export * from './enable-prerequisite';

@@ -1,0 +1,10 @@
+import { ensureSystemPackages } from '../harness/system-packages';
+
+/**
+ * Runs once per `npm test`, before any integration spec. Long-lived, slow-to-start services are started here
+ * (the Samba AD DC takes seconds to provision); cheap ones (slapd, the vendor emulators) are started by each
+ * spec for isolation. Connection facts pass to the specs through environment variables.
+ */
+export default async function globalSetup(): Promise<void> {
+  await ensureSystemPackages();
+}
