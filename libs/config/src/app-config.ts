@@ -39,6 +39,7 @@ function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): num
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name}: must be a non-negative integer, got ${raw}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ConfigError(`${name}: must be a non-negative integer, got ${raw}`);
   return n;
 }

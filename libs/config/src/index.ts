@@ -1,3 +1,4 @@
 export * from './config-error';
 export * from './providers.config';
 export * from './app-config';
+export * from './config.module';

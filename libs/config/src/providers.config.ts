@@ -61,10 +61,7 @@ export interface OktaProviderConfig extends CommonProviderConfig {
 }
 
 export type ProviderConfig =
-  | ActiveDirectoryProviderConfig
-  | OpenLdapProviderConfig
-  | EntraIdProviderConfig
-  | OktaProviderConfig;
+  ActiveDirectoryProviderConfig | OpenLdapProviderConfig | EntraIdProviderConfig | OktaProviderConfig;
 
 const common: ObjectSchema = {
   id: { type: 'string', required: true, pattern: /^[a-z0-9-]+$/ },
@@ -74,7 +71,10 @@ const common: ObjectSchema = {
   concurrency: { type: 'integer', min: 1, max: 1000 },
   rateLimit: {
     type: 'object',
-    schema: { max: { type: 'integer', required: true, min: 1 }, durationMs: { type: 'integer', required: true, min: 1 } },
+    schema: {
+      max: { type: 'integer', required: true, min: 1 },
+      durationMs: { type: 'integer', required: true, min: 1 },
+    },
   },
 };
 
@@ -97,7 +97,10 @@ const SCHEMAS: Record<ProviderKind, ObjectSchema> = {
     clientSecret: { type: 'string' },
     certificate: {
       type: 'object',
-      schema: { thumbprint: { type: 'string', required: true }, privateKeyFile: { type: 'string', required: true } },
+      schema: {
+        thumbprint: { type: 'string', required: true },
+        privateKeyFile: { type: 'string', required: true },
+      },
     },
     authorityHost: { type: 'string', pattern: /^https?:\/\// },
     graphBaseUrl: { type: 'string', pattern: /^https?:\/\// },
@@ -128,7 +131,9 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: stri
   }
   if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, `${path}[${i}]`));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, `${path}.${k}`)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, `${path}.${k}`)]),
+    );
   }
   return value;
 }
@@ -149,7 +154,8 @@ export function parseProvidersYaml(text: string, env: NodeJS.ProcessEnv = proces
   const seen = new Set<string>();
   return list.map((raw, i) => {
     const path = `providers[${i}]`;
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${path}: must be a mapping`);
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+      throw new ConfigError(`${path}: must be a mapping`);
     const kind = (raw as { kind?: unknown }).kind;
     if (typeof kind !== 'string' || !(kind in SCHEMAS)) {
       throw new ConfigError(`${path}.kind: must be one of ${Object.keys(SCHEMAS).join(', ')}`);

@@ -22,14 +22,19 @@ export function validateObject(value: Record<string, unknown>, schema: ObjectSch
     }
     switch (field.type) {
       case 'string':
-        if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`${at}: must be a non-empty string`);
-        if (field.pattern && !field.pattern.test(v)) throw new ConfigError(`${at}: must match ${field.pattern}`);
-        if (field.enum && !field.enum.includes(v)) throw new ConfigError(`${at}: must be one of ${field.enum.join(', ')}`);
+        if (typeof v !== 'string' || v.length === 0)
+          throw new ConfigError(`${at}: must be a non-empty string`);
+        if (field.pattern && !field.pattern.test(v))
+          throw new ConfigError(`${at}: must match ${field.pattern}`);
+        if (field.enum && !field.enum.includes(v))
+          throw new ConfigError(`${at}: must be one of ${field.enum.join(', ')}`);
         break;
       case 'integer':
         if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError(`${at}: must be an integer`);
-        if (field.min !== undefined && v < field.min) throw new ConfigError(`${at}: must be at least ${field.min}`);
-        if (field.max !== undefined && v > field.max) throw new ConfigError(`${at}: must be at most ${field.max}`);
+        if (field.min !== undefined && v < field.min)
+          throw new ConfigError(`${at}: must be at least ${field.min}`);
+        if (field.max !== undefined && v > field.max)
+          throw new ConfigError(`${at}: must be at most ${field.max}`);
         break;
       case 'boolean':
         if (typeof v !== 'boolean') throw new ConfigError(`${at}: must be true or false`);

@@ -14,6 +14,12 @@ export interface ResolvedAccount {
   identifiers: string[];
   /** The change belongs to another directory (an Entra user synced from on-premises AD, say). */
   managedElsewhere?: boolean;
+  /**
+   * Whether the account was disabled when resolve() read it. The engine records it before acting, so that a
+   * retry after a worker died mid-call still knows the state from before the incident (it would otherwise
+   * read its own change back and call it "alreadyDisabled").
+   */
+  disabled?: boolean;
 }
 
 export type DisableOutcome = 'disabled' | 'alreadyDisabled';

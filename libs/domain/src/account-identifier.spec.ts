@@ -1,5 +1,12 @@
 import { DomainError } from './domain-error';
-import { guidFromBytes, guidToBytes, matchKeys, parseAccountIdentifier, sidFromBytes, sidToBytes } from './account-identifier';
+import {
+  guidFromBytes,
+  guidToBytes,
+  matchKeys,
+  parseAccountIdentifier,
+  sidFromBytes,
+  sidToBytes,
+} from './account-identifier';
 
 describe('parseAccountIdentifier (CONTRACT §4 identifier forms)', () => {
   it.each([
@@ -12,7 +19,11 @@ describe('parseAccountIdentifier (CONTRACT §4 identifier forms)', () => {
     ['7A4267CE-D354-44E7-8BD6-C681F1284A41', 'guid', '7a4267ce-d354-44e7-8bd6-c681f1284a41'],
     ['{7a4267ce-d354-44e7-8bd6-c681f1284a41}', 'guid', '7a4267ce-d354-44e7-8bd6-c681f1284a41'],
     ['<GUID=7a4267ce-d354-44e7-8bd6-c681f1284a41>', 'guid', '7a4267ce-d354-44e7-8bd6-c681f1284a41'],
-    ['S-1-5-21-3635565734-1729062999-1822655016-1627', 'sid', 'S-1-5-21-3635565734-1729062999-1822655016-1627'],
+    [
+      'S-1-5-21-3635565734-1729062999-1822655016-1627',
+      'sid',
+      'S-1-5-21-3635565734-1729062999-1822655016-1627',
+    ],
     ['<SID=S-1-5-21-1-2-3-500>', 'sid', 'S-1-5-21-1-2-3-500'],
     ['00ub0oNGTSWTBKOLGLNR', 'oktaId', '00ub0oNGTSWTBKOLGLNR'],
     ['  jdoe  ', 'name', 'jdoe'],
@@ -28,25 +39,40 @@ describe('parseAccountIdentifier (CONTRACT §4 identifier forms)', () => {
 
   it('reads a binary SID given as hex, alone or in <SID=…>', () => {
     const hex = sidToBytes('S-1-5-21-3635565734-1729062999-1822655016-1627').toString('hex');
-    expect(parseAccountIdentifier(hex)).toMatchObject({ kind: 'sid', value: 'S-1-5-21-3635565734-1729062999-1822655016-1627' });
-    expect(parseAccountIdentifier(`<SID=${hex}>`).value).toBe('S-1-5-21-3635565734-1729062999-1822655016-1627');
+    expect(parseAccountIdentifier(hex)).toMatchObject({
+      kind: 'sid',
+      value: 'S-1-5-21-3635565734-1729062999-1822655016-1627',
+    });
+    expect(parseAccountIdentifier(`<SID=${hex}>`).value).toBe(
+      'S-1-5-21-3635565734-1729062999-1822655016-1627',
+    );
   });
 
-  it.each([[''], ['   '], ['a\u0000b'], ['x'.repeat(1025)], ['a@b@c'], ['<GUID=nope>'], ['<SID=S-1-x>'], [42], [null]])(
-    'rejects %p with a 400 invalidAccount',
-    (input) => {
-      const attempt = () => parseAccountIdentifier(input);
-      expect(attempt).toThrow(DomainError);
-      try {
-        attempt();
-      } catch (e) {
-        expect(e).toMatchObject({ httpStatus: 400, code: 'invalidAccount' });
-      }
-    },
-  );
+  it.each([
+    [''],
+    ['   '],
+    ['a\u0000b'],
+    ['x'.repeat(1025)],
+    ['a@b@c'],
+    ['<GUID=nope>'],
+    ['<SID=S-1-x>'],
+    [42],
+    [null],
+  ])('rejects %p with a 400 invalidAccount', (input) => {
+    const attempt = () => parseAccountIdentifier(input);
+    expect(attempt).toThrow(DomainError);
+    try {
+      attempt();
+    } catch (e) {
+      expect(e).toMatchObject({ httpStatus: 400, code: 'invalidAccount' });
+    }
+  });
 
   it('treats filter metacharacters as part of a plain name (the adapters escape them)', () => {
-    expect(parseAccountIdentifier('*)(sAMAccountName=*')).toMatchObject({ kind: 'name', value: '*)(sAMAccountName=*' });
+    expect(parseAccountIdentifier('*)(sAMAccountName=*')).toMatchObject({
+      kind: 'name',
+      value: '*)(sAMAccountName=*',
+    });
   });
 
   it('gives case-insensitive match keys, with both forms of a down-level name', () => {

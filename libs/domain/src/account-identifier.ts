@@ -41,11 +41,16 @@ export function parseAccountIdentifier(input: unknown): AccountIdentifier {
   if (extended) {
     const [, tag, body] = extended;
     if (tag.toUpperCase() === 'GUID') {
-      const guid = parseGuid(body) ?? (HEX.test(body) && body.length === 32 ? guidFromBytes(hexToBytes(body)) : null);
+      const guid =
+        parseGuid(body) ?? (HEX.test(body) && body.length === 32 ? guidFromBytes(hexToBytes(body)) : null);
       if (!guid) throw badRequest('invalidAccount', `not a GUID: ${body}`);
       return { raw, kind: 'guid', value: guid };
     }
-    const sid = SID.test(body) ? canonicalSid(body) : HEX.test(body) ? sidFromBytesSafe(hexToBytes(body)) : null;
+    const sid = SID.test(body)
+      ? canonicalSid(body)
+      : HEX.test(body)
+        ? sidFromBytesSafe(hexToBytes(body))
+        : null;
     if (!sid) throw badRequest('invalidAccount', `not a SID: ${body}`);
     return { raw, kind: 'sid', value: sid };
   }

@@ -69,7 +69,8 @@ export function planEnableTargets(disable: DisableTaskFacts): PlannedEnableTarge
     if (t.status !== 'succeeded') continue;
     const base = { provider: t.provider, kind: t.kind, objectId: t.objectId, objectRef: t.objectRef };
     if (t.outcome === 'disabled') planned.push({ ...base, status: 'pending', outcome: null });
-    else if (t.outcome === 'alreadyDisabled') planned.push({ ...base, status: 'skipped', outcome: 'leftDisabled' });
+    else if (t.outcome === 'alreadyDisabled')
+      planned.push({ ...base, status: 'skipped', outcome: 'leftDisabled' });
   }
   return planned;
 }

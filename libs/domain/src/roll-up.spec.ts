@@ -7,7 +7,10 @@ describe('rollUp (CONTRACT §4)', () => {
   });
 
   it('is successful when every counted target succeeded, ignoring skipped ones', () => {
-    expect(rollUp('disableAccount', ['succeeded', 'skipped', 'succeeded'])).toEqual({ status: 'successful', errorCode: null });
+    expect(rollUp('disableAccount', ['succeeded', 'skipped', 'succeeded'])).toEqual({
+      status: 'successful',
+      errorCode: null,
+    });
   });
 
   it('is partiallySuccessful when some succeeded and some failed', () => {
@@ -19,7 +22,10 @@ describe('rollUp (CONTRACT §4)', () => {
   });
 
   it('makes a Disable with nothing to count unsuccessful with accountNotFound', () => {
-    expect(rollUp('disableAccount', ['skipped', 'skipped'])).toEqual({ status: 'unsuccessful', errorCode: 'accountNotFound' });
+    expect(rollUp('disableAccount', ['skipped', 'skipped'])).toEqual({
+      status: 'unsuccessful',
+      errorCode: 'accountNotFound',
+    });
     expect(rollUp('disableAccount', [])).toEqual({ status: 'unsuccessful', errorCode: 'accountNotFound' });
   });
 

@@ -11,7 +11,8 @@ export interface RollUp {
  * account nowhere (unsuccessful, accountNotFound); an Enable with nothing left had nothing to restore.
  */
 export function rollUp(action: TaskAction, statuses: readonly TargetStatus[]): RollUp {
-  if (statuses.some((s) => s === 'pending' || s === 'running')) return { status: 'inProgress', errorCode: null };
+  if (statuses.some((s) => s === 'pending' || s === 'running'))
+    return { status: 'inProgress', errorCode: null };
   const counted = statuses.filter((s) => s !== 'skipped');
   if (counted.length === 0) {
     return action === 'disableAccount'

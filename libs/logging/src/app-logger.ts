@@ -39,7 +39,13 @@ export class AppLogger implements LoggerService {
 
   write(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
     if (AppLogger.order[level] < AppLogger.order[this.minLevel]) return;
-    const entry = { time: new Date().toISOString(), level, context: this.context, msg, ...(redact(fields) as object) };
+    const entry = {
+      time: new Date().toISOString(),
+      level,
+      context: this.context,
+      msg,
+      ...(redact(fields) as object),
+    };
     this.sink(JSON.stringify(entry));
   }
 
@@ -69,6 +75,7 @@ export class AppLogger implements LoggerService {
 }
 
 function nestFields(params: unknown[]): Record<string, unknown> {
-  const context = params.length > 0 && typeof params[params.length - 1] === 'string' ? params.pop() : undefined;
+  const context =
+    params.length > 0 && typeof params[params.length - 1] === 'string' ? params.pop() : undefined;
   return { ...(context ? { nestContext: context } : {}), ...(params.length ? { params } : {}) };
 }

@@ -1,0 +1,16 @@
+import 'reflect-metadata';
+import { loadAppConfig } from '@app/config';
+import { createApiApplication } from './api.app';
+
+async function main(): Promise<void> {
+  const config = loadAppConfig();
+  const app = await createApiApplication(config);
+  await app.listen(config.port, process.env.HOST || '0.0.0.0');
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(
+    JSON.stringify({ level: 'error', msg: 'api failed to start', error: e.message }) + '\n',
+  );
+  process.exit(1);
+});

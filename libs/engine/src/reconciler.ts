@@ -1,0 +1,58 @@
+import { Injectable } from '@nestjs/common';
+import { AppLogger } from '@app/logging';
+import { TaskStore } from '@app/persistence';
+import { TargetDispatcher } from '@app/queue';
+
+/** A target younger than this may simply not have reached the queue yet. */
+const GRACE_MS = 5_000;
+
+/**
+ * Makes the queue a copy of what PostgreSQL knows: every unfinished target gets a job again if Redis lost
+ * it (a restart without persistence) or BullMQ gave up on it without the result reaching PostgreSQL.
+ * Runs at worker start and then periodically; running in several workers at once is harmless because job
+ * ids are deterministic.
+ */
+@Injectable()
+export class Reconciler {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly dispatcher: TargetDispatcher,
+    private readonly logger: AppLogger,
+  ) {}
+
+  start(intervalMs: number): void {
+    void this.tick();
+    if (intervalMs > 0) this.timer = setInterval(() => void this.tick(), intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass; returns how many targets were queued again. */
+  tick(graceMs = GRACE_MS): Promise<number> {
+    if (!this.running) {
+      this.running = this.pass(graceMs).finally(() => (this.running = null));
+    }
+    return this.running;
+  }
+
+  private async pass(graceMs: number): Promise<number> {
+    try {
+      let added = 0;
+      for (const { taskId, provider } of await this.store.unfinishedTargets(graceMs)) {
+        if ((await this.dispatcher.requeue(taskId, provider)) === 'added') added++;
+      }
+      if (added) this.logger.info('reconciler queued unfinished targets again', { added });
+      return added;
+    } catch (e) {
+      this.logger.warn('reconciler pass failed; will try again', { error: (e as Error).message });
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,231 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@app/config';
+import {
+  badRequest,
+  DomainError,
+  matchKeys,
+  notFound,
+  parseAccountIdentifier,
+  TaskAction,
+  TaskStatus,
+  TASK_ACTIONS,
+  TASK_STATUSES,
+} from '@app/domain';
+import { AppLogger } from '@app/logging';
+import { TaskEntity, TaskStore } from '@app/persistence';
+import { TargetDispatcher } from '@app/queue';
+import { toTaskView, TaskView } from './task-view';
+
+export interface DisableRequest {
+  account: unknown;
+  description?: unknown;
+  providers?: unknown;
+  callbackUrl?: unknown;
+}
+
+export interface EnableRequest {
+  account?: unknown;
+  description?: unknown;
+  callbackUrl?: unknown;
+}
+
+export interface ListRequest {
+  action?: string;
+  status?: string;
+  account?: string;
+  q?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  limit?: string;
+  cursor?: string;
+}
+
+export const MAX_DESCRIPTION_LENGTH = 2000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The use cases every door (native API, Vision One-style, Adaxes-style) calls. Input arrives untyped and is
+ * checked here, so each door gets the same 4xx for the same mistake and nothing is written on bad input.
+ */
+@Injectable()
+export class TaskService {
+  constructor(
+    private readonly store: TaskStore,
+    private readonly dispatcher: TargetDispatcher,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly logger: AppLogger,
+  ) {}
+
+  async createDisableTask(req: DisableRequest, createdBy: string): Promise<TaskView> {
+    const account = parseAccountIdentifier(req.account);
+    const description = optionalDescription(req.description);
+    const callbackUrl = optionalCallbackUrl(req.callbackUrl);
+    const providers = this.selectProviders(req.providers);
+    const id = await this.store.createDisableTask({
+      account: account.raw,
+      description,
+      callbackUrl,
+      createdBy,
+      requestedProviders: req.providers === undefined ? null : providers.map((p) => p.id),
+      identifierKeys: matchKeys(account),
+      targets: providers.map((p) => ({ provider: p.id, kind: p.kind })),
+    });
+    return this.afterCreate(id);
+  }
+
+  async createEnableTask(req: EnableRequest, createdBy: string): Promise<TaskView> {
+    const account = parseAccountIdentifier(req.account);
+    const id = await this.store.createEnableTask({
+      account: account.raw,
+      description: optionalDescription(req.description),
+      callbackUrl: optionalCallbackUrl(req.callbackUrl),
+      createdBy,
+      identifierKeys: matchKeys(account),
+    });
+    return this.afterCreate(id);
+  }
+
+  /** The analyst's flow: "Enable User Account" from the options of a Disable task. */
+  async createEnableFromDisableTask(
+    disableTaskId: string,
+    req: EnableRequest,
+    createdBy: string,
+  ): Promise<TaskView> {
+    const disable = await this.findEntity(disableTaskId);
+    if (disable.action !== 'disableAccount') {
+      throw badRequest(
+        'notADisableTask',
+        `Task ${disableTaskId} is an ${disable.action} task, not a Disable task.`,
+      );
+    }
+    const account = parseAccountIdentifier(disable.account);
+    const id = await this.store.createEnableTask({
+      account: disable.account,
+      description: optionalDescription(req.description),
+      callbackUrl: optionalCallbackUrl(req.callbackUrl),
+      createdBy,
+      identifierKeys: matchKeys(account),
+      disableTaskId,
+    });
+    return this.afterCreate(id);
+  }
+
+  async getTask(id: string): Promise<TaskView> {
+    return toTaskView(await this.findEntity(id));
+  }
+
+  async listTasks(req: ListRequest): Promise<{ items: TaskView[]; nextCursor: string | null }> {
+    const limit = req.limit === undefined ? 50 : Number(req.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200)
+      throw badRequest('invalidQuery', 'limit must be 1 to 200');
+    if (req.action !== undefined && !TASK_ACTIONS.includes(req.action as TaskAction)) {
+      throw badRequest('invalidQuery', `action must be one of ${TASK_ACTIONS.join(', ')}`);
+    }
+    if (req.status !== undefined && !TASK_STATUSES.includes(req.status as TaskStatus)) {
+      throw badRequest('invalidQuery', `status must be one of ${TASK_STATUSES.join(', ')}`);
+    }
+    const tasks = await this.store.listTasks({
+      action: req.action as TaskAction | undefined,
+      status: req.status as TaskStatus | undefined,
+      accountKeys: req.account ? matchKeys(parseAccountIdentifier(req.account)) : undefined,
+      q: req.q ? req.q.slice(0, 256) : undefined,
+      createdAfter: optionalDate(req.createdAfter, 'createdAfter'),
+      createdBefore: optionalDate(req.createdBefore, 'createdBefore'),
+      limit: limit + 1,
+      cursor: req.cursor ? decodeCursor(req.cursor) : undefined,
+    });
+    const page = tasks.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(toTaskView),
+      nextCursor: tasks.length > limit && last ? encodeCursor(last) : null,
+    };
+  }
+
+  private async findEntity(id: string): Promise<TaskEntity> {
+    const task = UUID.test(id) ? await this.store.findTask(id) : null;
+    if (!task) throw notFound('taskNotFound', `No task with id ${id}.`);
+    return task;
+  }
+
+  private async afterCreate(id: string): Promise<TaskView> {
+    const task = await this.findEntity(id);
+    const pending = task.targets.filter((t) => t.status === 'pending').map((t) => t.provider);
+    // The task is already committed; if Redis is down the reconciler queues it once Redis is back.
+    await this.dispatcher
+      .enqueue(id, pending)
+      .catch((e: Error) =>
+        this.logger.warn('could not queue targets now; the reconciler will', {
+          taskId: id,
+          error: e.message,
+        }),
+      );
+    return toTaskView(task);
+  }
+
+  private selectProviders(requested: unknown) {
+    const configured = this.config.providers;
+    if (configured.length === 0) {
+      throw new DomainError(503, 'noProvidersConfigured', 'No directories are configured (PROVIDERS_FILE).');
+    }
+    if (requested === undefined || requested === null) return configured;
+    if (!Array.isArray(requested) || requested.length === 0 || requested.some((p) => typeof p !== 'string')) {
+      throw badRequest('invalidProviders', 'providers must be a non-empty array of provider ids');
+    }
+    const unknown = requested.filter((p) => !configured.some((c) => c.id === p));
+    if (unknown.length) {
+      throw badRequest(
+        'unknownProvider',
+        `Unknown provider(s): ${unknown.join(', ')}. Configured: ${configured.map((c) => c.id).join(', ')}`,
+      );
+    }
+    return configured.filter((c) => requested.includes(c.id));
+  }
+}
+
+function optionalDescription(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') throw badRequest('invalidDescription', 'description must be a string');
+  if (v.length > MAX_DESCRIPTION_LENGTH) {
+    throw badRequest(
+      'invalidDescription',
+      `description must be at most ${MAX_DESCRIPTION_LENGTH} characters`,
+    );
+  }
+  return v;
+}
+
+function optionalCallbackUrl(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || v.length > 2048)
+    throw badRequest('invalidCallbackUrl', 'callbackUrl must be a URL string');
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw badRequest('invalidCallbackUrl', 'callbackUrl must be an absolute http(s) URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw badRequest('invalidCallbackUrl', 'callbackUrl must use http or https');
+  }
+  return url.toString();
+}
+
+function optionalDate(v: string | undefined, name: string): Date | undefined {
+  if (v === undefined) return undefined;
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw badRequest('invalidQuery', `${name} must be an ISO 8601 date-time`);
+  return d;
+}
+
+function encodeCursor(t: TaskEntity): string {
+  return Buffer.from(`${new Date(t.createdAt).toISOString()}|${t.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(at);
+  if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime()))
+    throw badRequest('invalidCursor', 'cursor is not valid');
+  return { createdAt, id };
+}

@@ -1,0 +1,61 @@
+import { Controller, Get, HttpCode, Inject, OnModuleDestroy, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import IORedis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { APP_CONFIG, AppConfig } from '@app/config';
+
+@ApiTags('health')
+@Controller('health')
+export class HealthController implements OnModuleDestroy {
+  private readonly redis: IORedis;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.redis = new IORedis(config.redisUrl, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+    });
+    this.redis.on('error', () => undefined); // reported by /health/ready, not as an unhandled event
+  }
+
+  @Get('live')
+  @HttpCode(200)
+  live() {
+    return { status: 'ok' };
+  }
+
+  /** Ready when both PostgreSQL (the truth) and Redis (the work) answer. */
+  @Get('ready')
+  async ready(@Res({ passthrough: true }) res: Response) {
+    const [postgres, redis] = await Promise.all([
+      check(() => this.dataSource.query('SELECT 1')),
+      check(async () => {
+        if (this.redis.status === 'wait' || this.redis.status === 'end') await this.redis.connect();
+        await this.redis.ping();
+      }),
+    ]);
+    const ok = postgres === 'ok' && redis === 'ok';
+    res.status(ok ? 200 : 503);
+    return { status: ok ? 'ok' : 'unavailable', checks: { postgres, redis } };
+  }
+
+  onModuleDestroy(): void {
+    this.redis.disconnect();
+  }
+}
+
+async function check(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000)),
+    ]);
+    return 'ok';
+  } catch (e) {
+    return `failed: ${(e as Error).message}`;
+  }
+}

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AuthModule } from '@app/auth';
+import { EngineModule } from '@app/engine';
+import { ErrorEnvelopeFilter } from './error.filter';
+import { HealthController } from './health.controller';
+import { IdempotencyInterceptor } from './idempotency.interceptor';
+import { TasksController } from './tasks.controller';
+
+/** The HTTP doors. The Vision One-style and Adaxes-style controllers will sit here beside the native one. */
+@Module({
+  imports: [AuthModule, EngineModule],
+  controllers: [TasksController, HealthController],
+  providers: [IdempotencyInterceptor, { provide: APP_FILTER, useClass: ErrorEnvelopeFilter }],
+})
+export class HttpApiModule {}

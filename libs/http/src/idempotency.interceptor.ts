@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { from, lastValueFrom, Observable } from 'rxjs';
+import { badRequest, DomainError } from '@app/domain';
+import { IdempotencyStore } from '@app/persistence';
+import type { AuthenticatedRequest } from '@app/auth';
+
+const REPLAYED_HEADERS = ['location', 'operation-location'];
+
+/**
+ * `Idempotency-Key` on POSTs (CONTRACT §5; IETF draft-ietf-httpapi-idempotency-key-header): the same key
+ * and body replays the first response; the same key with another body is 422; a retry while the first is
+ * still running is 409. Keys are scoped to the API key. A request that fails (4xx/5xx) stores nothing, so
+ * the client may fix it and retry with the same key.
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  constructor(private readonly store: IdempotencyStore) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const req = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    const raw = req.headers['idempotency-key'];
+    if (req.method !== 'POST' || raw === undefined) return next.handle();
+    return from(this.run(req, context.switchToHttp().getResponse<Response>(), raw, next));
+  }
+
+  private async run(
+    req: Request & AuthenticatedRequest,
+    res: Response,
+    raw: string | string[],
+    next: CallHandler,
+  ) {
+    const key = parseKey(raw);
+    const owner = req.principal?.name ?? 'anonymous';
+    const hash = createHash('sha256')
+      .update(`${req.method} ${req.originalUrl.split('?')[0]}\n${JSON.stringify(req.body ?? null)}`)
+      .digest('hex');
+    const claim = await this.store.claim(owner, key, hash);
+    if (claim.kind === 'mismatch') {
+      throw new DomainError(
+        422,
+        'idempotencyKeyReused',
+        'This Idempotency-Key was used with a different request.',
+      );
+    }
+    if (claim.kind === 'inProgress') {
+      res.setHeader('Retry-After', '1');
+      throw new DomainError(
+        409,
+        'idempotencyKeyInProgress',
+        'A request with this Idempotency-Key is still running.',
+      );
+    }
+    if (claim.kind === 'replay') {
+      res.status(claim.response.status);
+      for (const [name, value] of Object.entries(claim.response.headers)) res.setHeader(name, value);
+      res.setHeader('Idempotent-Replayed', 'true');
+      return claim.response.body;
+    }
+    try {
+      const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
+      const headers: Record<string, string> = {};
+      for (const name of REPLAYED_HEADERS) {
+        const v = res.getHeader(name);
+        if (typeof v === 'string') headers[name] = v;
+      }
+      await this.store.complete(owner, key, { status: res.statusCode, headers, body });
+      return body;
+    } catch (e) {
+      await this.store.release(owner, key);
+      throw e;
+    }
+  }
+}
+
+function parseKey(raw: string | string[]): string {
+  if (Array.isArray(raw)) throw badRequest('invalidIdempotencyKey', 'Send one Idempotency-Key header.');
+  // The draft makes the header a Structured Field string ("…"); a bare token is accepted too.
+  const key = raw.trim().replace(/^"(.*)"$/, '$1');
+  if (key.length === 0 || key.length > 255 || !/^[\x21-\x7e]+$/.test(key)) {
+    throw badRequest('invalidIdempotencyKey', 'Idempotency-Key must be 1-255 visible ASCII characters.');
+  }
+  return key;
+}

@@ -1,0 +1,6 @@
+export * from './entities';
+export * from './data-source';
+export * from './task.store';
+export * from './idempotency.store';
+export * from './api-key.store';
+export * from './persistence.module';

@@ -1,0 +1,67 @@
+import { Job, QueueOptions, RateLimitError, Worker } from 'bullmq';
+import { AppLogger } from '@app/logging';
+import { TargetJobData, targetQueueName } from './target-queues';
+
+/** What the engine decided about one run of a target job. */
+export type TargetVerdict =
+  | { kind: 'done' }
+  /** Transient failure with attempts left: BullMQ retries with exponential backoff and jitter. */
+  | { kind: 'retry'; message: string }
+  /** The directory asked us to wait: pause the provider's whole queue that long, then run the job again. */
+  | { kind: 'rateLimited'; waitMs: number; message: string };
+
+export interface TargetJobHandler {
+  handle(data: TargetJobData): Promise<TargetVerdict>;
+}
+
+export interface ProviderQueueSettings {
+  provider: string;
+  concurrency: number;
+  rateLimit?: { max: number; durationMs: number };
+}
+
+/** Starts one BullMQ Worker per provider queue, all delegating to the engine's handler. */
+export class TargetWorkers {
+  private readonly workers: Worker<TargetJobData>[] = [];
+
+  constructor(
+    private readonly bullOptions: QueueOptions,
+    private readonly handler: TargetJobHandler,
+    private readonly logger: AppLogger,
+  ) {}
+
+  start(settings: readonly ProviderQueueSettings[]): void {
+    for (const s of settings) {
+      const worker: Worker<TargetJobData> = new Worker<TargetJobData>(
+        targetQueueName(s.provider),
+        (job) => this.process(worker, job),
+        {
+          ...this.bullOptions,
+          concurrency: s.concurrency,
+          // BullMQ checks dynamic rate limits (worker.rateLimit) only when a limiter is set.
+          limiter: s.rateLimit
+            ? { max: s.rateLimit.max, duration: s.rateLimit.durationMs }
+            : { max: 100_000, duration: 1000 },
+        },
+      );
+      worker.on('error', (err) =>
+        this.logger.error('queue worker error', { provider: s.provider, error: err }),
+      );
+      this.workers.push(worker);
+    }
+  }
+
+  private async process(worker: Worker<TargetJobData>, job: Job<TargetJobData>): Promise<void> {
+    const verdict = await this.handler.handle(job.data);
+    if (verdict.kind === 'retry') throw new Error(verdict.message);
+    if (verdict.kind === 'rateLimited') {
+      await worker.rateLimit(verdict.waitMs);
+      throw new RateLimitError();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.workers.map((w) => w.close()));
+    this.workers.length = 0;
+  }
+}

@@ -1,0 +1,4 @@
+import { InitialSchema1763800000000 } from './1763800000000-InitialSchema';
+
+/** Listed explicitly (not globbed) so the same list works from ts-node, jest and the compiled dist. */
+export const MIGRATIONS = [InitialSchema1763800000000];
