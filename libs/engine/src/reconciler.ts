@@ -34,12 +34,14 @@ export class Reconciler {
     await this.running?.catch(() => undefined);
   }
 
-  /** One pass; returns how many targets were queued again. */
+  /** One pass, after any pass already running; returns how many targets were queued again. */
   tick(graceMs = GRACE_MS): Promise<number> {
-    if (!this.running) {
-      this.running = this.pass(graceMs).finally(() => (this.running = null));
-    }
-    return this.running;
+    const next = (this.running ?? Promise.resolve(0)).then(() => this.pass(graceMs));
+    this.running = next;
+    void next.finally(() => {
+      if (this.running === next) this.running = null;
+    });
+    return next;
   }
 
   private async pass(graceMs: number): Promise<number> {

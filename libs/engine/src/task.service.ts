@@ -152,14 +152,12 @@ export class TaskService {
     const task = await this.findEntity(id);
     const pending = task.targets.filter((t) => t.status === 'pending').map((t) => t.provider);
     // The task is already committed; if Redis is down the reconciler queues it once Redis is back.
-    await this.dispatcher
-      .enqueue(id, pending)
-      .catch((e: Error) =>
-        this.logger.warn('could not queue targets now; the reconciler will', {
-          taskId: id,
-          error: e.message,
-        }),
-      );
+    await this.dispatcher.enqueue(id, pending).catch((e: Error) =>
+      this.logger.warn('could not queue targets now; the reconciler will', {
+        taskId: id,
+        error: e.message,
+      }),
+    );
     return toTaskView(task);
   }
 

@@ -45,7 +45,8 @@ export class LdapConnection {
   }
 
   private async get(): Promise<Client> {
-    if (this.closed) throw transientError(DirectoryErrorCodes.unreachable, 'connection closed (shutting down)');
+    if (this.closed)
+      throw transientError(DirectoryErrorCodes.unreachable, 'connection closed (shutting down)');
     if (this.client?.isConnected) return this.client;
     if (!this.connecting) {
       this.connecting = this.connect().finally(() => (this.connecting = null));
@@ -56,7 +57,16 @@ export class LdapConnection {
   private async connect(): Promise<Client> {
     const { url, bindDN, bindPassword, startTls, timeoutMs = 10_000 } = this.options;
     const tlsOptions = buildTlsOptions(this.options.tls);
-    const client = new Client({ url, timeout: timeoutMs, connectTimeout: timeoutMs, tlsOptions, strictDN: false });
+    // ldapts opens a TLS socket whenever tlsOptions are given, whatever the scheme: pass them only for
+    // ldaps://, or a plain ldap:// (and StartTLS, which upgrades a plain socket) would fail to connect.
+    const implicitTls = /^ldaps:/i.test(url);
+    const client = new Client({
+      url,
+      timeout: timeoutMs,
+      connectTimeout: timeoutMs,
+      tlsOptions: implicitTls ? tlsOptions : undefined,
+      strictDN: false,
+    });
     try {
       if (startTls) await client.startTLS(tlsOptions);
       await client.bind(bindDN, bindPassword);
@@ -90,7 +100,15 @@ const TLS_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'CERT_SIGNATURE_FAILURE',
 ]);
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EPIPE',
+  'EAI_AGAIN',
+]);
 
 /**
  * Wrong password and missing rights will not fix themselves: permanent. Certificate problems are permanent
@@ -100,10 +118,16 @@ export function mapLdapError(e: unknown): DirectoryError {
   if (e instanceof DirectoryError) return e;
   const err = e as Error & { code?: string | number };
   if (e instanceof InvalidCredentialsError) {
-    return permanentError(DirectoryErrorCodes.invalidCredentials, 'The directory rejected the service account credentials.');
+    return permanentError(
+      DirectoryErrorCodes.invalidCredentials,
+      'The directory rejected the service account credentials.',
+    );
   }
   if (e instanceof InsufficientAccessError) {
-    return permanentError(DirectoryErrorCodes.insufficientRights, `The service account lacks the rights: ${err.message}`);
+    return permanentError(
+      DirectoryErrorCodes.insufficientRights,
+      `The service account lacks the rights: ${err.message}`,
+    );
   }
   if (e instanceof ResultCodeError) {
     // 51 busy, 52 unavailable, 80 other (Samba uses it for transient internal trouble).
@@ -114,7 +138,9 @@ export function mapLdapError(e: unknown): DirectoryError {
   if (TLS_CODES.has(code)) {
     return permanentError(DirectoryErrorCodes.tlsError, `TLS certificate problem (${code}): ${err.message}`);
   }
-  if (NETWORK_CODES.has(code)) return transientError(DirectoryErrorCodes.unreachable, `Directory unreachable (${code}): ${err.message}`);
-  if (/timed? ?out/i.test(err?.message ?? '')) return transientError(DirectoryErrorCodes.timeout, err.message);
+  if (NETWORK_CODES.has(code))
+    return transientError(DirectoryErrorCodes.unreachable, `Directory unreachable (${code}): ${err.message}`);
+  if (/timed? ?out/i.test(err?.message ?? ''))
+    return transientError(DirectoryErrorCodes.timeout, err.message);
   return transientError(DirectoryErrorCodes.unreachable, err?.message ?? String(e));
 }

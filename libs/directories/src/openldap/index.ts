@@ -1,8 +1,14 @@
 import { OpenLdapProviderConfig } from '@app/config';
 import { AdapterContext } from '../adapter-context';
 import { DirectoryAdapter } from '../directory-adapter';
+import { OpenLdapAdapter } from './openldap.adapter';
 
-// Placeholder until the adapter lands; the registry refuses to start with this kind configured.
-export function createOpenLdapAdapter(config: OpenLdapProviderConfig, _context: AdapterContext): DirectoryAdapter {
-  throw new Error(`provider ${config.id}: the OpenLdap adapter is not implemented yet`);
+export { OpenLdapAdapter, PERMANENT_LOCK } from './openldap.adapter';
+export { accountFilter } from './openldap-filter';
+
+export function createOpenLdapAdapter(
+  config: OpenLdapProviderConfig,
+  context: AdapterContext,
+): DirectoryAdapter {
+  return new OpenLdapAdapter(config, context);
 }
