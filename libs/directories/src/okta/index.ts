@@ -1,8 +1,10 @@
 import { OktaProviderConfig } from '@app/config';
 import { AdapterContext } from '../adapter-context';
 import { DirectoryAdapter } from '../directory-adapter';
+import { OktaAdapter } from './okta.adapter';
 
-// Placeholder until the adapter lands; the registry refuses to start with this kind configured.
-export function createOktaAdapter(config: OktaProviderConfig, _context: AdapterContext): DirectoryAdapter {
-  throw new Error(`provider ${config.id}: the Okta adapter is not implemented yet`);
+export { OktaAdapter } from './okta.adapter';
+
+export function createOktaAdapter(config: OktaProviderConfig, context: AdapterContext): DirectoryAdapter {
+  return new OktaAdapter(config, context);
 }

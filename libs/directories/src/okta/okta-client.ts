@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { Client, DefaultRequestExecutor } from '@okta/okta-sdk-nodejs';
+import { OktaProviderConfig } from '@app/config';
+
+/** Enough to read users and suspend / unsuspend / unlock them and clear their sessions. */
+export const OKTA_OAUTH_SCOPES = ['okta.users.read', 'okta.users.manage'];
+export const DEFAULT_OKTA_TIMEOUT_MS = 30_000;
+const TOKEN_PATH = '/oauth2/v1/token';
+type RequestOptions = Parameters<DefaultRequestExecutor['fetch']>[0];
+
+/** A refusal from /oauth2/v1/token, in OAuth's words (`error`, `error_description`), which carry no secret. */
+export class OktaTokenEndpointError extends Error {
+  constructor(
+    readonly status: number,
+    readonly oauthError: string | undefined,
+    readonly description: string | undefined,
+    readonly headers: unknown,
+  ) {
+    super(`Okta token endpoint HTTP ${status} ${oauthError ?? ''}${description ? `: ${description}` : ''}`.trim());
+    this.name = 'OktaTokenEndpointError';
+  }
+}
+
+interface FetchResponse {
+  ok: boolean;
+  status: number;
+  headers: unknown;
+  clone(): { json(): Promise<unknown> };
+}
+
+/**
+ * The SDK's OAuth class reads the token response without checking its status (src/oauth.js calls
+ * `Http.errorFilter` on the module object, where it is undefined, in v8.1), so a refused client assertion, a
+ * 429 or a 5xx from the token endpoint is cached as if it were a token and every later call fails with a
+ * misleading 401. This executor turns such answers into an error with the real status; a 400 `use_dpop_nonce`
+ * passes through, since the SDK's DPoP handshake relies on reading it.
+ */
+class TokenCheckingRequestExecutor extends DefaultRequestExecutor {
+  override async fetch(request: RequestOptions): Promise<FetchResponse> {
+    const response = (await super.fetch(request)) as FetchResponse;
+    if (response.ok || !String(request.url ?? '').endsWith(TOKEN_PATH)) return response;
+    const body = ((await response
+      .clone()
+      .json()
+      .catch(() => ({}))) ?? {}) as { error?: string; error_description?: string };
+    if (response.status === 400 && body.error === 'use_dpop_nonce') return response;
+    throw new OktaTokenEndpointError(response.status, body.error, body.error_description, response.headers);
+  }
+}
+
+/**
+ * One SDK client per provider. Three SDK defaults are changed on purpose:
+ * - maxRetries 0: the default executor would sleep until X-Rate-Limit-Reset inside the job and retry; we
+ *   surface the 429 instead so the engine pauses the whole Okta queue (every job shares the org's bucket).
+ * - requestTimeout: the SDK has none by default, so a hung connection would hold a worker slot forever.
+ * - cacheMiddleware null: the default middleware caches GET /users/{id}, and reading a user back after
+ *   suspending it must see Okta's answer, not our own earlier read.
+ */
+export function createOktaClient(config: OktaProviderConfig): Client {
+  const requestExecutor = new TokenCheckingRequestExecutor({
+    maxRetries: 0,
+    requestTimeout: config.timeoutMs ?? DEFAULT_OKTA_TIMEOUT_MS,
+  });
+  const common = { orgUrl: config.orgUrl, requestExecutor, cacheMiddleware: null };
+  if (config.oauth) {
+    let privateKey: string;
+    try {
+      privateKey = readFileSync(config.oauth.privateKeyFile, 'utf8');
+    } catch (e) {
+      throw new Error(
+        `provider ${config.id}: oauth.privateKeyFile ${config.oauth.privateKeyFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
+    }
+    return new Client({
+      ...common,
+      authorizationMode: 'PrivateKey',
+      clientId: config.oauth.clientId,
+      scopes: OKTA_OAUTH_SCOPES,
+      privateKey,
+      keyId: config.oauth.keyId,
+    });
+  }
+  if (!config.token) throw new Error(`provider ${config.id}: one of token or oauth is required`);
+  return new Client({ ...common, authorizationMode: 'SSWS', token: config.token });
+}
