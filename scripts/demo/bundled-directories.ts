@@ -1,0 +1,44 @@
+import { ProviderConfig } from '@app/config';
+import { startSlapd } from '../../test/harness/slapd';
+
+/** One directory the demo brings up on this machine, with one account in it and a way to show its state. */
+export interface BundledDirectory {
+  provider: ProviderConfig;
+  /** The account's state read from the directory itself, in that directory's words. */
+  describe(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export const DEMO_ACCOUNT = 'jdoe@corp.example';
+
+export async function startOpenLdap(): Promise<BundledDirectory> {
+  const slapd = await startSlapd();
+  const dn = await slapd.addUser({
+    uid: 'jdoe',
+    cn: 'John Doe',
+    mail: DEMO_ACCOUNT,
+    password: 'Demo-Passw0rd',
+  });
+  return {
+    provider: {
+      id: 'openldap',
+      kind: 'openLdap',
+      url: slapd.url,
+      bindDN: slapd.bindDN,
+      bindPassword: slapd.bindPassword,
+      baseDN: slapd.baseDN,
+      disableMethod: 'ppolicy',
+    },
+    async describe() {
+      const locked = (await slapd.readAttributes(dn, ['pwdAccountLockedTime'])).pwdAccountLockedTime ?? [];
+      const canBind = await slapd.canBind(dn, 'Demo-Passw0rd');
+      return `pwdAccountLockedTime=${locked[0] ?? '(none)'}, user bind ${canBind ? 'works' : 'refused'}`;
+    },
+    stop: () => slapd.stop(),
+  };
+}
+
+/** Every directory kind the demo can bring up here; each later directory adds one entry. */
+export const BUNDLED: Array<{ name: string; start: () => Promise<BundledDirectory> }> = [
+  { name: 'OpenLDAP (slapd)', start: startOpenLdap },
+];
