@@ -1,25 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { Client, DefaultRequestExecutor } from '@okta/okta-sdk-nodejs';
 import { OktaProviderConfig } from '@app/config';
+import { OktaTokenEndpointError } from './okta-token-error';
 
 /** Enough to read users and suspend / unsuspend / unlock them and clear their sessions. */
 export const OKTA_OAUTH_SCOPES = ['okta.users.read', 'okta.users.manage'];
 export const DEFAULT_OKTA_TIMEOUT_MS = 30_000;
 const TOKEN_PATH = '/oauth2/v1/token';
 type RequestOptions = Parameters<DefaultRequestExecutor['fetch']>[0];
-
-/** A refusal from /oauth2/v1/token, in OAuth's words (`error`, `error_description`), which carry no secret. */
-export class OktaTokenEndpointError extends Error {
-  constructor(
-    readonly status: number,
-    readonly oauthError: string | undefined,
-    readonly description: string | undefined,
-    readonly headers: unknown,
-  ) {
-    super(`Okta token endpoint HTTP ${status} ${oauthError ?? ''}${description ? `: ${description}` : ''}`.trim());
-    this.name = 'OktaTokenEndpointError';
-  }
-}
 
 interface FetchResponse {
   ok: boolean;
@@ -69,6 +57,7 @@ export function createOktaClient(config: OktaProviderConfig): Client {
     } catch (e) {
       throw new Error(
         `provider ${config.id}: oauth.privateKeyFile ${config.oauth.privateKeyFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        { cause: e },
       );
     }
     return new Client({

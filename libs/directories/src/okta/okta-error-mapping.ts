@@ -1,5 +1,5 @@
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
-import { OktaTokenEndpointError } from './okta-client';
+import { OktaTokenEndpointError } from './okta-token-error';
 
 /** Okta-specific codes, beside the shared ones. */
 export const OktaErrorCodes = {
@@ -72,12 +72,18 @@ export function mapOktaError(e: unknown): DirectoryError {
   const err = e as { name?: string; type?: string; code?: string; message?: string };
   if (err?.name === 'FetchError' || err?.type === 'system' || err?.type === 'request-timeout') {
     if (err.type === 'request-timeout' || err.type === 'body-timeout') {
-      return transientError(DirectoryErrorCodes.timeout, `Okta did not answer in time: ${err.message ?? ''}`.trim());
+      return transientError(
+        DirectoryErrorCodes.timeout,
+        `Okta did not answer in time: ${err.message ?? ''}`.trim(),
+      );
     }
     if (err.code && /CERT|SSL|TLS|SIGNATURE|SELF_SIGNED/i.test(err.code)) {
       return permanentError(DirectoryErrorCodes.tlsError, `TLS failure talking to Okta: ${err.code}`);
     }
-    return transientError(DirectoryErrorCodes.unreachable, `Okta unreachable: ${err.code ?? err.message ?? 'network error'}`);
+    return transientError(
+      DirectoryErrorCodes.unreachable,
+      `Okta unreachable: ${err.code ?? err.message ?? 'network error'}`,
+    );
   }
   if (err?.message && /private key|JWK|PEM/i.test(err.message)) {
     return permanentError(
@@ -115,7 +121,8 @@ function mapHttpError(e: SdkHttpError): DirectoryError {
 }
 
 function mapTokenEndpointError(e: OktaTokenEndpointError): DirectoryError {
-  if (e.status === 429) return transientError(DirectoryErrorCodes.rateLimited, e.message, rateLimitWaitMs(e.headers));
+  if (e.status === 429)
+    return transientError(DirectoryErrorCodes.rateLimited, e.message, rateLimitWaitMs(e.headers));
   if (e.status >= 500) return transientError(OktaErrorCodes.serverError, e.message);
   return permanentError(
     DirectoryErrorCodes.invalidCredentials,

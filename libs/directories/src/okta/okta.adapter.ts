@@ -78,8 +78,12 @@ export class OktaAdapter implements DirectoryAdapter {
       if ((e as { code?: string }).code !== DirectoryErrorCodes.wrongState) throw e;
       // The status changed between our read and our call (E0000001).
       const now = (await this.mustGet(userId)).status;
+      if (now === 'ACTIVE') throw e;
       if (now !== 'SUSPENDED') {
-        throw permanentError(DirectoryErrorCodes.wrongState, `Okta user is ${now}; Okta suspends only ACTIVE users`);
+        throw permanentError(
+          DirectoryErrorCodes.wrongState,
+          `Okta user is ${now}; Okta suspends only ACTIVE users`,
+        );
       }
       await this.clearSessions(userId);
       return 'alreadyDisabled';
@@ -111,7 +115,10 @@ export class OktaAdapter implements DirectoryAdapter {
         throw e;
       }
       await this.expectStatus(userId, 'ACTIVE', operation);
-      this.log.info(`okta user ${operation === 'unsuspend' ? 'unsuspended' : 'unlocked'}`, { userId, from: status });
+      this.log.info(`okta user ${operation === 'unsuspend' ? 'unsuspended' : 'unlocked'}`, {
+        userId,
+        from: status,
+      });
       return 'enabled';
     }
     // Never activate / reactivate here: both send the user e-mail and restart onboarding, which is not
@@ -133,7 +140,8 @@ export class OktaAdapter implements DirectoryAdapter {
         return this.getUser(account.value);
       case 'email':
         return (
-          (await this.getUser(account.value)) ?? (await this.searchOne(searchEquals('profile.email', account.value)))
+          (await this.getUser(account.value)) ??
+          (await this.searchOne(searchEquals('profile.email', account.value)))
         );
       case 'name':
         return NOT_A_PATH_KEY.test(account.value)

@@ -1,0 +1,343 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OAuthServer, registerServiceApp } from './oauth-server';
+import {
+  accessDenied,
+  EmulatedError,
+  internalError,
+  invalidSearch,
+  invalidToken,
+  pathNotFound,
+  rateLimited,
+} from './okta-errors';
+import { parseSearch, Predicate, SearchSyntaxError } from './search-expression';
+import { EmulatedUser, Fixture, LIFECYCLE_OPERATIONS, userJson, UserStore } from './user-store';
+
+export interface StartOktaEmulatorOptions {
+  /** Users to seed; defaults to fixture.json beside this file. */
+  fixture?: Fixture;
+  /** Requests allowed per one-minute window, all endpoints together. Default 600. */
+  rateLimitPerMinute?: number;
+  port?: number;
+  /** Scopes granted to the emulated API service app. Default okta.users.read and okta.users.manage. */
+  grantedScopes?: string[];
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** The raw path as sent, percent-encoding kept. */
+  path: string;
+  /** The path with each segment decoded. */
+  decodedPath: string;
+  query: Record<string, string>;
+  authScheme: string | null;
+  status: number;
+  at: number;
+  responseHeaders: Record<string, string>;
+}
+
+export interface FailNextOptions {
+  /** Answer with this status instead of handling the request; omit to only delay it. */
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** How many matching requests the rule applies to. Default 1. */
+  times?: number;
+  /** Hold the answer this long first (for client timeouts). */
+  delayMs?: number;
+}
+
+export interface OktaEmulator {
+  orgUrl: string;
+  apiToken: string;
+  oauth: { clientId: string; privateKeyFile: string; keyId: string };
+  users: UserStore;
+  requests: RecordedRequest[];
+  setRateLimit(perMinute: number): void;
+  failNext(method: string, pathPattern: string | RegExp, options: FailNextOptions): void;
+  /** Forget every access token the token endpoint issued (an hour passing). */
+  expireAccessTokens(): void;
+  stop(): Promise<void>;
+}
+
+interface FailRule extends FailNextOptions {
+  method: string;
+  pattern: RegExp;
+  remaining: number;
+}
+
+interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+const WINDOW_MS = 60_000;
+const DEFAULT_FIXTURE = join(__dirname, 'fixture.json');
+const READ_SCOPES = ['okta.users.read', 'okta.users.manage'];
+const WRITE_SCOPES = ['okta.users.manage'];
+
+/** `*` in a string pattern stands for one path segment; a RegExp is used as given. */
+function toRegExp(pattern: string | RegExp): RegExp {
+  if (pattern instanceof RegExp) return pattern;
+  const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]+');
+  return new RegExp(`^${escaped}$`);
+}
+
+const errorReply = (e: EmulatedError, headers?: Record<string, string>): Reply => ({
+  status: e.status,
+  body: e.body,
+  headers,
+});
+
+export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}): Promise<OktaEmulator> {
+  const fixture: Fixture = structuredClone(
+    options.fixture ?? (JSON.parse(readFileSync(DEFAULT_FIXTURE, 'utf8')) as Fixture),
+  );
+  const users = new UserStore(fixture);
+  const apiToken = '00' + randomBytes(30).toString('base64url').slice(0, 40);
+  const app = registerServiceApp(options.grantedScopes ?? ['okta.users.read', 'okta.users.manage']);
+  const keyDir = mkdtempSync(join(tmpdir(), 'okta-emulator-'));
+  const privateKeyFile = join(keyDir, 'service-app.pem');
+  writeFileSync(privateKeyFile, app.privateKeyPem, { mode: 0o600 });
+
+  let orgUrl = '';
+  const oauth = new OAuthServer(app, () => `${orgUrl}/oauth2/v1/token`);
+  const requests: RecordedRequest[] = [];
+  const rules: FailRule[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  let limit = options.rateLimitPerMinute ?? 600;
+  let windowStart = 0;
+  let used = 0;
+
+  const rateHeaders = (): Record<string, string> => {
+    const now = Date.now();
+    if (now - windowStart >= WINDOW_MS) {
+      windowStart = now;
+      used = 0;
+    }
+    used++;
+    return {
+      'X-Rate-Limit-Limit': String(limit),
+      'X-Rate-Limit-Remaining': String(Math.max(0, limit - used)),
+      'X-Rate-Limit-Reset': String(Math.ceil((windowStart + WINDOW_MS) / 1000)),
+    };
+  };
+
+  const delay = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        resolve();
+      }, ms);
+      timers.add(t);
+    });
+
+  const handleApi = (
+    method: string,
+    segments: string[],
+    query: URLSearchParams,
+    auth: { scopes: string[] | null },
+  ): Reply => {
+    const needs = method === 'GET' ? READ_SCOPES : WRITE_SCOPES;
+    const scopeDenied = () =>
+      auth.scopes && !auth.scopes.some((s) => needs.includes(s))
+        ? errorReply(accessDenied(), {
+            'WWW-Authenticate': `Bearer authorization_uri="${orgUrl}/oauth2/v1/authorize", realm="${orgUrl}", scope="${needs[needs.length - 1]}", error="insufficient_scope", error_description="The access token provided does not contain the required scopes.", resource="/${segments.join('/')}"`,
+          })
+        : null;
+    // segments: ['api','v1','users', key?, ...]
+    if (segments[2] !== 'users') return errorReply(pathNotFound());
+    const denied = scopeDenied();
+    if (denied) return denied;
+    const key = segments[3];
+    if (method === 'GET' && segments.length === 3) return listUsers(query);
+    if (key === undefined || key === '') return errorReply(pathNotFound());
+    const asUser = (r: EmulatedUser | EmulatedError): EmulatedUser | Reply =>
+      'id' in r ? r : errorReply(r as EmulatedError);
+    if (method === 'GET' && segments.length === 4) {
+      const r = asUser(users.lookup(key));
+      return 'id' in r ? { status: 200, body: userJson(r, orgUrl) } : r;
+    }
+    if (method === 'DELETE' && segments.length === 5 && segments[4] === 'sessions') {
+      const r = asUser(users.clearSessions(key));
+      return 'id' in r ? { status: 204 } : r;
+    }
+    const op = segments[5] as (typeof LIFECYCLE_OPERATIONS)[number];
+    if (
+      method === 'POST' &&
+      segments.length === 6 &&
+      segments[4] === 'lifecycle' &&
+      LIFECYCLE_OPERATIONS.includes(op)
+    ) {
+      const sendEmail = query.get('sendEmail') !== 'false';
+      const r = asUser(users.lifecycle(key, op, sendEmail));
+      if (!('id' in r)) return r;
+      if ((op === 'activate' || op === 'reactivate') && !sendEmail) {
+        const token = randomBytes(10).toString('base64url');
+        return { status: 200, body: { activationUrl: `${orgUrl}/welcome/${token}`, activationToken: token } };
+      }
+      return { status: 200 };
+    }
+    return errorReply(pathNotFound());
+  };
+
+  const listUsers = (query: URLSearchParams): Reply => {
+    let predicate: Predicate;
+    const expression = query.get('search') ?? query.get('filter');
+    try {
+      if (expression !== null) predicate = parseSearch(expression);
+      else if (query.get('q') !== null) {
+        const q = (query.get('q') as string).toLowerCase();
+        predicate = (u) =>
+          u.status !== 'DEPROVISIONED' &&
+          [u.profile.firstName, u.profile.lastName, u.profile.email].some((v) =>
+            v?.toLowerCase().startsWith(q),
+          );
+      } else predicate = (u) => u.status !== 'DEPROVISIONED';
+    } catch (e) {
+      if (e instanceof SearchSyntaxError) return errorReply(invalidSearch(e.message));
+      throw e;
+    }
+    const pageSize = Math.min(Number(query.get('limit') ?? 200) || 200, 200);
+    const after = query.get('after');
+    const matching = users.all().filter(predicate);
+    const start = after ? matching.findIndex((u) => u.id > after) : 0;
+    const page = start < 0 ? [] : matching.slice(start, start + pageSize);
+    const selfUrl = `${orgUrl}/api/v1/users?${query.toString()}`;
+    const links = [`<${selfUrl}>; rel="self"`];
+    if (start >= 0 && start + pageSize < matching.length) {
+      const next = new URLSearchParams(query);
+      next.set('after', page[page.length - 1].id);
+      next.set('limit', String(pageSize));
+      links.push(`<${orgUrl}/api/v1/users?${next.toString()}>; rel="next"`);
+    }
+    return { status: 200, body: page.map((u) => userJson(u, orgUrl)), headers: { Link: links.join(', ') } };
+  };
+
+  /** SSWS for API tokens, Bearer for OAuth access tokens; null scopes means "an API token: admin's rights". */
+  const authenticate = (header: string | undefined): { scopes: string[] | null } | Reply => {
+    const [scheme, value] = (header ?? '').split(/\s+/, 2);
+    if (scheme === 'SSWS' && value === apiToken) return { scopes: null };
+    if (scheme === 'Bearer' && value) {
+      const t = oauth.introspect(value);
+      if (t) return { scopes: t.scopes };
+      return errorReply(invalidToken(), {
+        'WWW-Authenticate': `Bearer authorization_uri="${orgUrl}/oauth2/v1/authorize", realm="${orgUrl}", scope="okta.users.read", error="invalid_token", error_description="The token is not valid as it was issued for an unknown authorization server or has expired."`,
+      });
+    }
+    return errorReply(invalidToken());
+  };
+
+  const handle = async (req: IncomingMessage, body: string): Promise<Reply> => {
+    const url = new URL(req.url ?? '/', 'http://emulator');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const rule = rules.find((r) => r.remaining > 0 && r.method === method && r.pattern.test(url.pathname));
+    if (rule) {
+      rule.remaining--;
+      if (rule.delayMs) await delay(rule.delayMs);
+      if (rule.status !== undefined) {
+        const body = rule.body ?? (rule.status >= 500 ? internalError().body : undefined);
+        return { status: rule.status, body, headers: rule.headers };
+      }
+    }
+    if (url.pathname === '/oauth2/v1/token' && method === 'POST') {
+      const r = oauth.token(new URLSearchParams(body));
+      return { status: r.status, body: r.body, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } };
+    }
+    const segments = url.pathname.split('/').slice(1).map(decodeURIComponent);
+    if (segments[0] !== 'api' || segments[1] !== 'v1') return errorReply(pathNotFound());
+    const auth = authenticate(req.headers.authorization);
+    if ('status' in auth) return auth;
+    return handleApi(method, segments, url.searchParams, auth);
+  };
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://emulator');
+      const headers: Record<string, string> = {
+        ...rateHeaders(),
+        // Set here rather than left to node so the request log holds the value the client saw.
+        Date: new Date().toUTCString(),
+        'X-Okta-Request-Id': randomBytes(12).toString('base64url'),
+      };
+      const exceeded = used > limit;
+      const replyPromise: Promise<Reply> = exceeded
+        ? Promise.resolve(errorReply(rateLimited()))
+        : handle(req, Buffer.concat(chunks).toString('utf8')).catch((e: unknown) => {
+            console.error('okta emulator: handler failed', e);
+            return errorReply(internalError());
+          });
+      void replyPromise.then((reply) => {
+        if (res.destroyed) return;
+        Object.assign(headers, reply.headers ?? {});
+        const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
+        if (text) headers['Content-Type'] = 'application/json';
+        requests.push({
+          method: (req.method ?? 'GET').toUpperCase(),
+          path: url.pathname,
+          decodedPath: url.pathname
+            .split('/')
+            .map((s) => {
+              try {
+                return decodeURIComponent(s);
+              } catch {
+                return s;
+              }
+            })
+            .join('/'),
+          query: Object.fromEntries(url.searchParams),
+          authScheme: req.headers.authorization?.split(/\s+/, 1)[0] ?? null,
+          status: reply.status,
+          at: Date.now(),
+          responseHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+        });
+        res.writeHead(reply.status, headers);
+        res.end(text);
+      });
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  orgUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    orgUrl,
+    apiToken,
+    oauth: { clientId: app.clientId, privateKeyFile, keyId: app.keyId },
+    users,
+    requests,
+    setRateLimit(perMinute: number) {
+      limit = perMinute;
+      windowStart = 0;
+      used = 0;
+    },
+    failNext(method, pathPattern, opts) {
+      rules.push({
+        ...opts,
+        method: method.toUpperCase(),
+        pattern: toRegExp(pathPattern),
+        remaining: opts.times ?? 1,
+      });
+    },
+    expireAccessTokens() {
+      oauth.expireAllTokens();
+    },
+    async stop() {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(keyDir, { recursive: true, force: true });
+    },
+  };
+}
