@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import { OpenLdapProviderConfig } from '@app/config';
 import { redisOptionsFromUrl } from '@app/queue';
 import { ensureSystemPackages } from '../test/harness/system-packages';
-import { startSlapd, SlapdHandle } from '../test/harness/slapd';
+import { startSlapd } from '../test/harness/slapd';
 import { startEngine, TestEngine } from '../test/harness/engine';
 
 /**

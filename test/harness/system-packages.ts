@@ -16,9 +16,14 @@ export async function ensureSystemPackages(): Promise<void> {
   const missing = PACKAGES.filter((p) => !existsSync(p.binary)).map((p) => p.pkg);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    throw new Error(`Integration tests need these Debian packages: sudo apt-get install -y ${missing.join(' ')}`);
+    throw new Error(
+      `Integration tests need these Debian packages: sudo apt-get install -y ${missing.join(' ')}`,
+    );
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env,
+  });
 }
