@@ -1,5 +1,6 @@
 import { ProviderConfig } from '@app/config';
 import { startSlapd } from '../../test/harness/slapd';
+import { startOktaEmulator } from '../../test/emulators/okta';
 
 /** One directory the demo brings up on this machine, with one account in it and a way to show its state. */
 export interface BundledDirectory {
@@ -38,7 +39,32 @@ export async function startOpenLdap(): Promise<BundledDirectory> {
   };
 }
 
+/** Okta cannot be reached from here: the project's emulator of its Management API stands in for it. */
+export async function startOkta(): Promise<BundledDirectory> {
+  const okta = await startOktaEmulator({
+    fixture: {
+      users: [
+        {
+          id: '00udemoJDOE000000001',
+          status: 'ACTIVE',
+          sessions: 2,
+          profile: { login: DEMO_ACCOUNT, email: DEMO_ACCOUNT, firstName: 'John', lastName: 'Doe' },
+        },
+      ],
+    },
+  });
+  return {
+    provider: { id: 'okta', kind: 'okta', orgUrl: okta.orgUrl, token: okta.apiToken },
+    async describe() {
+      const u = okta.users.get('00udemoJDOE000000001');
+      return `status=${u?.status}, sessions=${u?.sessions} (emulator)`;
+    },
+    stop: () => okta.stop(),
+  };
+}
+
 /** Every directory kind the demo can bring up here; each later directory adds one entry. */
 export const BUNDLED: Array<{ name: string; start: () => Promise<BundledDirectory> }> = [
   { name: 'OpenLDAP (slapd)', start: startOpenLdap },
+  { name: 'Okta (local emulator of the Management API)', start: startOkta },
 ];
