@@ -45,7 +45,7 @@ export class EntraIdAdapter implements DirectoryAdapter {
   }
 
   async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {
-    let user: GraphUser | null = null;
+    let user: GraphUser | null;
     if (account.kind === 'guid') {
       user = await this.getUser(account.value);
     } else if (account.kind === 'email') {
@@ -55,12 +55,17 @@ export class EntraIdAdapter implements DirectoryAdapter {
       return null;
     }
     if (!user) return null;
-    const identifiers = [...new Set([user.id, user.userPrincipalName, user.mail].filter((v): v is string => !!v))];
+    const identifiers = [
+      ...new Set([user.id, user.userPrincipalName, user.mail].filter((v): v is string => !!v)),
+    ];
     return {
       objectId: user.id,
       objectRef: user.id,
       identifiers,
-      ...(user.onPremisesSyncEnabled === true && this.context.hasActiveDirectory ? { managedElsewhere: true } : {}),
+      disabled: user.accountEnabled === false,
+      ...(user.onPremisesSyncEnabled === true && this.context.hasActiveDirectory
+        ? { managedElsewhere: true }
+        : {}),
     };
   }
 
@@ -97,7 +102,9 @@ export class EntraIdAdapter implements DirectoryAdapter {
   private async call(req: GraphRequest): Promise<GraphResponse> {
     const res = await this.batcher.submit(req);
     if (res.status !== 401) return res;
-    this.context.logger.warn('Graph refused the access token; retrying once with a fresh one', { provider: this.id });
+    this.context.logger.warn('Graph refused the access token; retrying once with a fresh one', {
+      provider: this.id,
+    });
     return this.batcher.submit(req);
   }
 

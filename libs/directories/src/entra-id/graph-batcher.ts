@@ -49,7 +49,9 @@ export class GraphBatcher {
   private async dispatch(chunk: Pending[]): Promise<void> {
     try {
       const responses =
-        chunk.length === 1 ? [await this.sender.send(chunk[0].req)] : await this.sender.sendBatch(chunk.map((p) => p.req));
+        chunk.length === 1
+          ? [await this.sender.send(chunk[0].req)]
+          : await this.sender.sendBatch(chunk.map((p) => p.req));
       chunk.forEach((p, i) => p.resolve(responses[i]));
     } catch (e) {
       for (const p of chunk) p.reject(e);

@@ -22,7 +22,11 @@ export function graphFailure(res: GraphResponse, what: string, permission: strin
   const detail = `${code}: ${message}${requestId ? ` (request-id ${requestId})` : ''}`;
   const status = res.status;
   if (status === 429) {
-    return transientError(DirectoryErrorCodes.rateLimited, `Graph throttled ${what}: ${detail}`, retryAfterMs(res.headers));
+    return transientError(
+      DirectoryErrorCodes.rateLimited,
+      `Graph throttled ${what}: ${detail}`,
+      retryAfterMs(res.headers),
+    );
   }
   if (status === 401) {
     return permanentError(
@@ -36,7 +40,11 @@ export function graphFailure(res: GraphResponse, what: string, permission: strin
       `Graph denied ${what}: ${detail}. The app registration needs the ${permission} application permission with admin consent (and, for privileged users, a directory role that may change them).`,
     );
   }
-  if (status === 404) return permanentError(DirectoryErrorCodes.notFound, `${what}: the user no longer exists in Entra ID (${detail})`);
+  if (status === 404)
+    return permanentError(
+      DirectoryErrorCodes.notFound,
+      `${what}: the user no longer exists in Entra ID (${detail})`,
+    );
   if (status === 400 && ON_PREMISES_MASTERED.test(message)) {
     return permanentError(
       'managedOnPremises',
@@ -44,7 +52,11 @@ export function graphFailure(res: GraphResponse, what: string, permission: strin
     );
   }
   if (status === 408 || status >= 500) {
-    return transientError('graphUnavailable', `Graph could not complete ${what} (HTTP ${status}): ${detail}`, retryAfterMs(res.headers));
+    return transientError(
+      'graphUnavailable',
+      `Graph could not complete ${what} (HTTP ${status}): ${detail}`,
+      retryAfterMs(res.headers),
+    );
   }
   return permanentError('graphRequestFailed', `Graph refused ${what} (HTTP ${status}): ${detail}`);
 }

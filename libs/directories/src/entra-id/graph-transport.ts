@@ -30,7 +30,8 @@ export class GraphTransport {
 
   /** POST /$batch; answers in request order. A non-200 answer to the batch itself applies to every item. */
   async sendBatch(reqs: GraphRequest[]): Promise<GraphResponse[]> {
-    if (reqs.length > MAX_BATCH_SIZE) throw new Error(`a Graph batch holds at most ${MAX_BATCH_SIZE} requests`);
+    if (reqs.length > MAX_BATCH_SIZE)
+      throw new Error(`a Graph batch holds at most ${MAX_BATCH_SIZE} requests`);
     const token = await this.tokens.getToken();
     const requests = reqs.map((r, i) => ({
       id: String(i + 1),
@@ -41,8 +42,11 @@ export class GraphTransport {
     const res = await this.fetch('POST', '/$batch', token, { requests });
     if (res.status === 401) this.tokens.invalidate(token);
     if (res.status !== 200) return reqs.map(() => res);
-    const responses = (res.body as { responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body?: unknown }> })
-      ?.responses;
+    const responses = (
+      res.body as {
+        responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body?: unknown }>;
+      }
+    )?.responses;
     if (!Array.isArray(responses)) {
       throw transientError('graphBadResponse', 'Graph answered a $batch without a responses array');
     }
@@ -50,7 +54,12 @@ export class GraphTransport {
     const byId = new Map(responses.map((r) => [String(r.id), r]));
     return requests.map((r) => {
       const item = byId.get(r.id);
-      if (!item) return { status: 502, headers: {}, body: { error: { code: 'missingBatchItem', message: `Graph's $batch answer lacks item ${r.id}` } } };
+      if (!item)
+        return {
+          status: 502,
+          headers: {},
+          body: { error: { code: 'missingBatchItem', message: `Graph's $batch answer lacks item ${r.id}` } },
+        };
       return { status: item.status, headers: lowerCaseHeaders(item.headers), body: item.body };
     });
   }
@@ -94,12 +103,18 @@ export class GraphTransport {
 function networkError(e: unknown, timeoutMs: number): DirectoryError {
   const err = e as Error & { cause?: { code?: string; message?: string } };
   if (err?.name === 'TimeoutError' || err?.name === 'AbortError') {
-    return transientError(DirectoryErrorCodes.timeout, `Microsoft Graph did not answer within ${timeoutMs} ms`);
+    return transientError(
+      DirectoryErrorCodes.timeout,
+      `Microsoft Graph did not answer within ${timeoutMs} ms`,
+    );
   }
   const code = err?.cause?.code ?? '';
   if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/i.test(code)) {
     // As for the LDAP directories: a certificate problem needs an operator, not a retry.
-    return permanentError(DirectoryErrorCodes.tlsError, `TLS certificate problem talking to Microsoft Graph: ${code}`);
+    return permanentError(
+      DirectoryErrorCodes.tlsError,
+      `TLS certificate problem talking to Microsoft Graph: ${code}`,
+    );
   }
   return transientError(
     DirectoryErrorCodes.unreachable,

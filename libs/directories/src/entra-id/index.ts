@@ -6,6 +6,9 @@ import { EntraIdAdapter } from './entra-id.adapter';
 export { EntraIdAdapter } from './entra-id.adapter';
 export { GraphBatcher } from './graph-batcher';
 
-export function createEntraIdAdapter(config: EntraIdProviderConfig, context: AdapterContext): DirectoryAdapter {
+export function createEntraIdAdapter(
+  config: EntraIdProviderConfig,
+  context: AdapterContext,
+): DirectoryAdapter {
   return new EntraIdAdapter(config, context);
 }

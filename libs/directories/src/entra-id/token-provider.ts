@@ -76,7 +76,13 @@ export class EntraTokenProvider {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(transientError(DirectoryErrorCodes.timeout, `token request to Entra ID timed out after ${this.timeoutMs} ms`)),
+        () =>
+          reject(
+            transientError(
+              DirectoryErrorCodes.timeout,
+              `token request to Entra ID timed out after ${this.timeoutMs} ms`,
+            ),
+          ),
         this.timeoutMs,
       );
     });
@@ -99,7 +105,9 @@ export class EntraTokenProvider {
   }
 }
 
-function credential(config: EntraIdProviderConfig): Pick<Configuration['auth'], 'clientSecret' | 'clientCertificate'> {
+function credential(
+  config: EntraIdProviderConfig,
+): Pick<Configuration['auth'], 'clientSecret' | 'clientCertificate'> {
   if (config.clientSecret) return { clientSecret: config.clientSecret };
   if (!config.certificate) throw new Error(`provider ${config.id}: clientSecret or certificate is required`);
   const { thumbprint, privateKeyFile } = config.certificate;
@@ -108,16 +116,26 @@ function credential(config: EntraIdProviderConfig): Pick<Configuration['auth'], 
   try {
     pem = readFileSync(privateKeyFile, 'utf8');
   } catch (e) {
-    throw new Error(`provider ${config.id}: certificate.privateKeyFile ${privateKeyFile} cannot be read: ${(e as Error).message}`);
+    throw new Error(
+      `provider ${config.id}: certificate.privateKeyFile ${privateKeyFile} cannot be read: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   // The file may be a bundle (key plus certificate, as exported for the portal upload); msal needs the key only.
-  const key = /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/.exec(pem)?.[0];
-  if (!key) throw new Error(`provider ${config.id}: certificate.privateKeyFile ${privateKeyFile} holds no unencrypted PEM private key`);
+  const key = /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/.exec(
+    pem,
+  )?.[0];
+  if (!key)
+    throw new Error(
+      `provider ${config.id}: certificate.privateKeyFile ${privateKeyFile} holds no unencrypted PEM private key`,
+    );
   // The portal shows the SHA-1 thumbprint (40 hex digits, sent as x5t with RS256); a SHA-256 one (64 digits) is
   // sent as x5t#S256 with PS256, which Entra also accepts.
   if (/^[0-9a-f]{40}$/i.test(hex)) return { clientCertificate: { thumbprint: hex, privateKey: key } };
   if (/^[0-9a-f]{64}$/i.test(hex)) return { clientCertificate: { thumbprintSha256: hex, privateKey: key } };
-  throw new Error(`provider ${config.id}: certificate.thumbprint must be a SHA-1 (40) or SHA-256 (64) hex thumbprint`);
+  throw new Error(
+    `provider ${config.id}: certificate.thumbprint must be a SHA-1 (40) or SHA-256 (64) hex thumbprint`,
+  );
 }
 
 /** The first line of an AADSTS description: says what is wrong without trace ids or anything secret. */
@@ -131,20 +149,38 @@ function mapMsalError(e: unknown): DirectoryError {
     const reason = aadstsReason(e.errorMessage) ?? e.errorCode;
     const status = e.status ?? 0;
     if (e.errorCode === 'invalid_client' || e.errorCode === 'unauthorized_client') {
-      return permanentError(DirectoryErrorCodes.invalidCredentials, `Entra ID refused the app's credentials: ${reason}`);
+      return permanentError(
+        DirectoryErrorCodes.invalidCredentials,
+        `Entra ID refused the app's credentials: ${reason}`,
+      );
     }
     if (status === 429 || status >= 500 || e.errorCode === 'temporarily_unavailable') {
-      return transientError(DirectoryErrorCodes.unreachable, `Entra ID token endpoint unavailable: ${reason}`);
+      return transientError(
+        DirectoryErrorCodes.unreachable,
+        `Entra ID token endpoint unavailable: ${reason}`,
+      );
     }
-    return permanentError('invalidConfiguration', `Entra ID refused the token request (${e.errorCode}): ${reason}`);
+    return permanentError(
+      'invalidConfiguration',
+      `Entra ID refused the token request (${e.errorCode}): ${reason}`,
+    );
   }
   if (e instanceof ClientConfigurationError) {
-    return permanentError('invalidConfiguration', `msal configuration error: ${e.errorCode}: ${e.errorMessage}`);
+    return permanentError(
+      'invalidConfiguration',
+      `msal configuration error: ${e.errorCode}: ${e.errorMessage}`,
+    );
   }
   if (e instanceof AuthError) {
     // network_error, endpoints_resolution_error, openid_config_error: the authority could not be reached or
     // did not answer as expected, which a later attempt may not see.
-    return transientError(DirectoryErrorCodes.unreachable, `cannot reach Entra ID: ${e.errorCode}: ${e.errorMessage}`);
+    return transientError(
+      DirectoryErrorCodes.unreachable,
+      `cannot reach Entra ID: ${e.errorCode}: ${e.errorMessage}`,
+    );
   }
-  return transientError(DirectoryErrorCodes.unreachable, `cannot reach Entra ID: ${(e as Error)?.message ?? String(e)}`);
+  return transientError(
+    DirectoryErrorCodes.unreachable,
+    `cannot reach Entra ID: ${(e as Error)?.message ?? String(e)}`,
+  );
 }

@@ -1,0 +1,4 @@
+export { startEntraEmulator } from './emulator';
+export type { EntraEmulator, EntraFixture, FaultOptions, LoggedRequest, StartOptions } from './emulator';
+export type { EmulatedUser } from './directory';
+export { ensureTestCa, trustTestCaInWorkers, TEST_CA_DIR } from './tls';
