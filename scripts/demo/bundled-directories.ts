@@ -1,6 +1,7 @@
 import { ProviderConfig } from '@app/config';
 import { startSlapd } from '../../test/harness/slapd';
 import { startOktaEmulator } from '../../test/emulators/okta';
+import { startEntraEmulator } from '../../test/emulators/entra-id';
 
 /** One directory the demo brings up on this machine, with one account in it and a way to show its state. */
 export interface BundledDirectory {
@@ -63,8 +64,54 @@ export async function startOkta(): Promise<BundledDirectory> {
   };
 }
 
+/** Entra ID cannot be reached from here: the project's emulator of its token endpoint and Graph stands in. */
+export async function startEntraId(): Promise<BundledDirectory> {
+  const userId = '5e1f0a3b-9c8d-4e7f-a6b5-c4d3e2f1a0b9';
+  const entra = await startEntraEmulator({
+    fixture: {
+      tenant: { id: '4b1c2d3e-0000-4a5b-8c9d-0e1f2a3b4c5d', domain: 'corp.example' },
+      applications: [
+        {
+          displayName: 'account-response-engine',
+          clientId: '6f0d3c1a-1111-4e2b-9a3c-5d6e7f8091a2',
+          secret: 'demo-secret~value.1234567890abcdefgh',
+          certificate: true,
+          roles: ['User.Read.All', 'User.EnableDisableAccount.All', 'User.RevokeSessions.All'],
+        },
+      ],
+      users: [
+        {
+          id: userId,
+          displayName: 'John Doe',
+          userPrincipalName: DEMO_ACCOUNT,
+          mail: DEMO_ACCOUNT,
+          accountEnabled: true,
+          onPremisesSyncEnabled: null,
+        },
+      ],
+    },
+  });
+  return {
+    provider: {
+      id: 'entra',
+      kind: 'entraId',
+      tenantId: entra.tenantId,
+      clientId: entra.clientId,
+      clientSecret: entra.clientSecret,
+      authorityHost: entra.authorityHost,
+      graphBaseUrl: entra.graphBaseUrl,
+    },
+    async describe() {
+      const u = entra.users.get(userId);
+      return `accountEnabled=${u?.accountEnabled}, sessions revoked ${entra.users.sessionRevocations(userId)} time(s) (emulator)`;
+    },
+    stop: () => entra.stop(),
+  };
+}
+
 /** Every directory kind the demo can bring up here; each later directory adds one entry. */
 export const BUNDLED: Array<{ name: string; start: () => Promise<BundledDirectory> }> = [
   { name: 'OpenLDAP (slapd)', start: startOpenLdap },
+  { name: 'Entra ID (local emulator of its token endpoint and Microsoft Graph)', start: startEntraId },
   { name: 'Okta (local emulator of the Management API)', start: startOkta },
 ];
