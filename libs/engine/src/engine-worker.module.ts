@@ -1,4 +1,4 @@
-import { Inject, Module, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { getSharedConfigToken } from '@nestjs/bullmq';
 import { QueueOptions } from 'bullmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
@@ -25,7 +25,7 @@ import { TargetRunner } from './target-runner';
   ],
   exports: [DirectoryRegistry, TargetRunner, Reconciler],
 })
-export class EngineWorkerModule implements OnApplicationBootstrap, OnApplicationShutdown {
+export class EngineWorkerModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly workers: TargetWorkers;
 
   constructor(
@@ -51,7 +51,11 @@ export class EngineWorkerModule implements OnApplicationBootstrap, OnApplication
     this.logger.info('worker started', { providers: this.registry.ids() });
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Before TypeORM closes its pool (it does so in onApplicationShutdown): jobs still running must be able to
+   * record their results.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     await this.reconciler.stop();
     await this.workers.close();
     await this.registry.closeAll();
