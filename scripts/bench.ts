@@ -4,10 +4,9 @@ import { cpus, totalmem } from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { Attribute, Change, Client } from 'ldapts';
 import { DataSource } from 'typeorm';
-import { OpenLdapProviderConfig } from '@app/config';
 import { redisOptionsFromUrl } from '@app/queue';
 import { ensureSystemPackages } from '../test/harness/system-packages';
-import { startSlapd } from '../test/harness/slapd';
+import { openLdapProvider, startSlapd } from '../test/harness/slapd';
 import { startEngine, TestEngine } from '../test/harness/engine';
 
 /**
@@ -34,15 +33,7 @@ async function main(): Promise<void> {
   try {
     const total = SEQUENTIAL + BATCH * 2;
     for (let i = 0; i < total; i++) await slapd.addUser({ uid: `b${i}`, password: 'Bench-Passw0rd' });
-    const ldap: OpenLdapProviderConfig = {
-      id: 'ldap',
-      kind: 'openLdap',
-      url: slapd.url,
-      bindDN: slapd.bindDN,
-      bindPassword: slapd.bindPassword,
-      baseDN: slapd.baseDN,
-      concurrency: CONCURRENCY,
-    };
+    const ldap = openLdapProvider(slapd, { concurrency: CONCURRENCY });
     engine = await startEngine({ label: 'bench', workers: 1, providers: [ldap] });
     const db = engine.api.get(DataSource);
 

@@ -1,7 +1,7 @@
 import { ProviderConfig } from '@app/config';
-import { startSlapd } from '../../test/harness/slapd';
+import { openLdapProvider, startSlapd } from '../../test/harness/slapd';
 import { startOktaEmulator } from '../../test/emulators/okta';
-import { startEntraEmulator } from '../../test/emulators/entra-id';
+import { entraIdProvider, startEntraEmulator } from '../../test/emulators/entra-id';
 
 /** One directory the demo brings up on this machine, with one account in it and a way to show its state. */
 export interface BundledDirectory {
@@ -22,15 +22,7 @@ export async function startOpenLdap(): Promise<BundledDirectory> {
     password: 'Demo-Passw0rd',
   });
   return {
-    provider: {
-      id: 'openldap',
-      kind: 'openLdap',
-      url: slapd.url,
-      bindDN: slapd.bindDN,
-      bindPassword: slapd.bindPassword,
-      baseDN: slapd.baseDN,
-      disableMethod: 'ppolicy',
-    },
+    provider: openLdapProvider(slapd, { id: 'openldap', disableMethod: 'ppolicy' }),
     async describe() {
       const locked = (await slapd.readAttributes(dn, ['pwdAccountLockedTime'])).pwdAccountLockedTime ?? [];
       const canBind = await slapd.canBind(dn, 'Demo-Passw0rd');
@@ -92,15 +84,7 @@ export async function startEntraId(): Promise<BundledDirectory> {
     },
   });
   return {
-    provider: {
-      id: 'entra',
-      kind: 'entraId',
-      tenantId: entra.tenantId,
-      clientId: entra.clientId,
-      clientSecret: entra.clientSecret,
-      authorityHost: entra.authorityHost,
-      graphBaseUrl: entra.graphBaseUrl,
-    },
+    provider: entraIdProvider(entra),
     async describe() {
       const u = entra.users.get(userId);
       return `accountEnabled=${u?.accountEnabled}, sessions revoked ${entra.users.sessionRevocations(userId)} time(s) (emulator)`;

@@ -1,8 +1,8 @@
 import { ProviderConfig } from '@app/config';
-import { startEntraEmulator, EntraEmulator } from '../emulators/entra-id';
+import { entraIdProvider, startEntraEmulator, EntraEmulator } from '../emulators/entra-id';
 import { startOktaEmulator, OktaEmulator } from '../emulators/okta';
 import { SambaAdmin, UF } from '../harness/samba';
-import { startSlapd, SlapdHandle } from '../harness/slapd';
+import { openLdapProvider, startSlapd, SlapdHandle } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
 
 /**
@@ -67,14 +67,7 @@ describe('Disable then Enable across Entra ID, Active Directory, Okta and OpenLD
     ]);
     const env = process.env;
     const providers: ProviderConfig[] = [
-      {
-        id: 'ldap',
-        kind: 'openLdap',
-        url: slapd.url,
-        bindDN: slapd.bindDN,
-        bindPassword: slapd.bindPassword,
-        baseDN: slapd.baseDN,
-      },
+      openLdapProvider(slapd),
       {
         id: 'corp-ad',
         kind: 'activeDirectory',
@@ -84,15 +77,7 @@ describe('Disable then Enable across Entra ID, Active Directory, Okta and OpenLD
         baseDN: env.TEST_AD_BASE_DN as string,
         tls: { caFile: env.TEST_AD_CA_FILE, rejectUnauthorized: true },
       },
-      {
-        id: 'entra',
-        kind: 'entraId',
-        tenantId: entra.tenantId,
-        clientId: entra.clientId,
-        clientSecret: entra.clientSecret,
-        authorityHost: entra.authorityHost,
-        graphBaseUrl: entra.graphBaseUrl,
-      },
+      entraIdProvider(entra),
       // Few attempts with short backoff, so the failing-Okta case ends quickly.
       {
         id: 'okta',

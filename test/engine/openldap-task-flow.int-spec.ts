@@ -5,7 +5,7 @@ import { OpenLdapProviderConfig } from '@app/config';
 import { Reconciler } from '@app/engine';
 import { TaskStore } from '@app/persistence';
 import { targetQueueName } from '@app/queue';
-import { startSlapd, SlapdHandle } from '../harness/slapd';
+import { openLdapProvider, startSlapd, SlapdHandle } from '../harness/slapd';
 import { loseAllQueuedJobs, startEngine, TestEngine } from '../harness/engine';
 
 const LOCKED = 'pwdAccountLockedTime';
@@ -25,15 +25,7 @@ describe('Disable then Enable against OpenLDAP, end to end', () => {
 
   beforeAll(async () => {
     slapd = await startSlapd();
-    ldap = {
-      id: 'ldap',
-      kind: 'openLdap',
-      url: slapd.url,
-      bindDN: slapd.bindDN,
-      bindPassword: slapd.bindPassword,
-      baseDN: slapd.baseDN,
-      disableMethod: 'ppolicy',
-    };
+    ldap = openLdapProvider(slapd, { disableMethod: 'ppolicy' });
     engine = await startEngine({
       label: 'ldapflow',
       workers: 1,

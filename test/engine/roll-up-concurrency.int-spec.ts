@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { startSlapd, SlapdHandle } from '../harness/slapd';
+import { openLdapProvider, startSlapd, SlapdHandle } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
 
 // Two worker processes finishing the targets of the same tasks at the same moment: every task must be
@@ -10,22 +10,11 @@ describe('roll-up with two workers', () => {
 
   beforeAll(async () => {
     slapd = await startSlapd();
-    const base = {
-      kind: 'openLdap' as const,
-      url: slapd.url,
-      bindDN: slapd.bindDN,
-      bindPassword: slapd.bindPassword,
-      baseDN: slapd.baseDN,
-    };
     // Three providers over one slapd, so each task has three targets finishing concurrently.
     engine = await startEngine({
       label: 'rollup',
       workers: 2,
-      providers: [
-        { ...base, id: 'a' },
-        { ...base, id: 'b' },
-        { ...base, id: 'c' },
-      ],
+      providers: ['a', 'b', 'c'].map((id) => openLdapProvider(slapd, { id })),
     });
   });
   afterAll(async () => {

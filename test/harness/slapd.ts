@@ -1,3 +1,4 @@
+import type { OpenLdapProviderConfig } from '@app/config';
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -306,4 +307,20 @@ async function terminate(proc: ChildProcess): Promise<void> {
   const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+/** The provider entry (CONTRACT §2) that points the engine at this slapd as its rootdn. */
+export function openLdapProvider(
+  slapd: SlapdHandle,
+  over: Partial<OpenLdapProviderConfig> = {},
+): OpenLdapProviderConfig {
+  return {
+    id: 'ldap',
+    kind: 'openLdap',
+    url: slapd.url,
+    bindDN: slapd.bindDN,
+    bindPassword: slapd.bindPassword,
+    baseDN: slapd.baseDN,
+    ...over,
+  };
 }
