@@ -38,7 +38,7 @@ export class InitialSchema1763800000000 implements MigrationInterface {
         error_message text,
         -- Millisecond precision, so that a list cursor (a JavaScript date) compares exactly.
         created_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', clock_timestamp()),
-        updated_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', clock_timestamp()),
         completed_at timestamptz,
         CHECK ((action = 'enableAccount') = (disable_task_id IS NOT NULL))
       )`);

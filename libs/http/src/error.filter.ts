@@ -37,7 +37,7 @@ export function toEnvelope(exception: unknown): { status: number; body: ErrorEnv
   if (exception instanceof DomainError) {
     return {
       status: exception.httpStatus,
-      body: { error: { ...exception.details, code: exception.code, message: exception.message } },
+      body: { error: { code: exception.code, message: exception.message, ...exception.details } },
     };
   }
   if (exception instanceof HttpException) {
