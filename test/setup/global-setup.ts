@@ -1,4 +1,6 @@
+import { trustTestCaInWorkers } from '../emulators/entra-id';
 import { ensureSystemPackages } from '../harness/system-packages';
+import { startSharedSambaDc } from './samba-global';
 
 /**
  * Runs once per `npm test`, before any integration spec. Long-lived, slow-to-start services are started here
@@ -7,4 +9,8 @@ import { ensureSystemPackages } from '../harness/system-packages';
  */
 export default async function globalSetup(): Promise<void> {
   await ensureSystemPackages();
+  // The Entra ID emulator serves HTTPS (msal-node requires it); jest workers trust its CA through
+  // NODE_EXTRA_CA_CERTS, as an operator would trust a corporate CA.
+  trustTestCaInWorkers();
+  await startSharedSambaDc();
 }

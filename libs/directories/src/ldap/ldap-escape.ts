@@ -1,6 +1,10 @@
 import { escapeFilter } from 'ldapts';
 
-/** RFC 4515 filter building: every interpolated value (string or Buffer) is escaped by ldapts. */
+/**
+ * RFC 4515 filter building: every interpolated string is escaped by ldapts. Not for binary values: ldapts
+ * re-parses the filter string and sends bytes above 0x7f as UTF-8, so objectGUID/objectSid lookups must use
+ * `new EqualityFilter({ attribute, value: buffer })` instead (see active-directory/ad-filters.ts).
+ */
 export { escapeFilter };
 
 /**
