@@ -1,5 +1,6 @@
 import { ProviderConfig } from '@app/config';
 import { openLdapProvider, startSlapd } from '../../test/harness/slapd';
+import { SambaAdmin, startSambaDc, UF } from '../../test/harness/samba';
 import { startOktaEmulator } from '../../test/emulators/okta';
 import { entraIdProvider, startEntraEmulator } from '../../test/emulators/entra-id';
 
@@ -29,6 +30,35 @@ export async function startOpenLdap(): Promise<BundledDirectory> {
       return `pwdAccountLockedTime=${locked[0] ?? '(none)'}, user bind ${canBind ? 'works' : 'refused'}`;
     },
     stop: () => slapd.stop(),
+  };
+}
+
+/** A real Samba AD domain controller, provisioned on loopback (kept under .tmp/samba-dc for the next run). */
+export async function startActiveDirectory(): Promise<BundledDirectory> {
+  const dc = await startSambaDc();
+  Object.assign(process.env, dc.env);
+  const admin = await SambaAdmin.connect();
+  const sam = SambaAdmin.uniqueName('jdoe');
+  const user = await admin.createUser({ sam, cn: `John Doe ${sam}`, upn: DEMO_ACCOUNT, mail: DEMO_ACCOUNT });
+  return {
+    provider: {
+      id: 'corp-ad',
+      kind: 'activeDirectory',
+      url: dc.env.TEST_AD_URL,
+      bindDN: dc.env.TEST_AD_BIND_DN,
+      bindPassword: dc.env.TEST_AD_BIND_PASSWORD,
+      baseDN: dc.env.TEST_AD_BASE_DN,
+      tls: { caFile: dc.env.TEST_AD_CA_FILE, rejectUnauthorized: true },
+    },
+    async describe() {
+      const uac = await admin.readUac(user.dn);
+      const disabled = (uac & UF.ACCOUNTDISABLE) !== 0;
+      return `userAccountControl=0x${uac.toString(16)} (${disabled ? 'ACCOUNTDISABLE set' : 'enabled'})`;
+    },
+    async stop() {
+      await admin.close();
+      await dc.stop();
+    },
   };
 }
 
@@ -96,6 +126,7 @@ export async function startEntraId(): Promise<BundledDirectory> {
 /** Every directory kind the demo can bring up here; each later directory adds one entry. */
 export const BUNDLED: Array<{ name: string; start: () => Promise<BundledDirectory> }> = [
   { name: 'OpenLDAP (slapd)', start: startOpenLdap },
+  { name: 'Active Directory (Samba AD DC on loopback)', start: startActiveDirectory },
   { name: 'Entra ID (local emulator of its token endpoint and Microsoft Graph)', start: startEntraId },
   { name: 'Okta (local emulator of the Management API)', start: startOkta },
 ];

@@ -163,6 +163,7 @@ describe('Entra ID adapter: resolve', () => {
       objectId: ALEX,
       objectRef: ALEX,
       identifiers: [ALEX, 'alex.wilber@contoso.example'],
+      disabled: false,
     });
     const graph = emu.requests.all().filter((q) => q.server === 'graph');
     expect(graph[0].query).toContain(

@@ -131,7 +131,11 @@ describe('Disable then Enable across Entra ID, Active Directory, Okta and OpenLD
 
   it('ends partiallySuccessful when Okta is failing, with the Okta error recorded and the others done', async () => {
     const p = await person('oktadown', 2);
-    okta.failNext('POST', /\/lifecycle\/suspend$/, { status: 500, times: 10 });
+    // Every suspend of this user fails (scoped to the user, so later tests are unaffected).
+    okta.failNext('POST', new RegExp(`/users/${oktaIdFor(2)}/lifecycle/suspend$`), {
+      status: 500,
+      times: 100,
+    });
     const disable = await engine.request('POST', '/api/v1/tasks/disable-account', {
       body: { account: p.upn },
     });
@@ -154,7 +158,7 @@ describe('Disable then Enable across Entra ID, Active Directory, Okta and OpenLD
   it('waits out an Okta rate limit on the Okta queue alone, while the other directories finish', async () => {
     const p = await person('oktaslow', 3);
     const resetAt = Math.ceil(Date.now() / 1000) + 3;
-    okta.failNext('GET', /\/api\/v1\/users\//, {
+    okta.failNext('GET', new RegExp(`/api/v1/users/(${oktaIdFor(3)}|oktaslow)`), {
       status: 429,
       times: 1,
       headers: {
