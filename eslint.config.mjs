@@ -16,6 +16,11 @@ export default tseslint.config(
     },
   },
   {
+    files: ['jest.config.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['test/**', 'scripts/**', '**/*.spec.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },

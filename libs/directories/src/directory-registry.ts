@@ -29,7 +29,11 @@ export class DirectoryRegistry {
       this.configs.set(config.id, config);
       this.adapters.set(
         config.id,
-        factory(config, { ...context, logger: context.logger.child(`directory:${config.id}`), hasActiveDirectory }),
+        factory(config, {
+          ...context,
+          logger: context.logger.child(`directory:${config.id}`),
+          hasActiveDirectory,
+        }),
       );
     }
   }
