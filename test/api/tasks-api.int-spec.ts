@@ -273,6 +273,24 @@ describe('native API (CONTRACT §3, §5)', () => {
       expect(res.body.error.code).toBe('noPriorDisableTask');
     });
 
+    it('answers 404 for the options-menu flow on an unknown task, and 400 for unknown fields', async () => {
+      const unknown = await engine.request(
+        'POST',
+        '/api/v1/tasks/00000000-0000-4000-8000-000000000000/enable',
+        { body: {} },
+      );
+      expect(unknown.status).toBe(404);
+      expect(unknown.body.error.code).toBe('taskNotFound');
+      const disable = await engine.request('POST', '/api/v1/tasks/disable-account', {
+        body: { account: 'options-menu' },
+      });
+      const extra = await engine.request('POST', `/api/v1/tasks/${disable.body.id}/enable`, {
+        body: { account: 'x' },
+      });
+      expect(extra.status).toBe(400);
+      expect(extra.body.error.code).toBe('invalidBody');
+    });
+
     it('answers 409 noPriorDisableTask naming the Disable task while it is still in progress', async () => {
       const disable = await engine.request('POST', '/api/v1/tasks/disable-account', {
         body: { account: 'still-running' },

@@ -87,6 +87,10 @@ describe('Disable then Enable against OpenLDAP, end to end', () => {
     ]);
     expect(events[0].actor).toBe('test-admin');
 
+    const fromEnableTask = await post(`/api/v1/tasks/${enable.body.id}/enable`, {});
+    expect(fromEnableTask.status).toBe(400);
+    expect(fromEnableTask.body.error.code).toBe('notADisableTask');
+
     // Reversed: a second Enable has nothing to reverse.
     const again = await post('/api/v1/tasks/enable-account', { account: u.uid });
     expect(again.status).toBe(409);
