@@ -12,8 +12,6 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/tsconfig.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# tsconfig-paths (a runtime dependency of the start scripts) resolves the @app/* aliases inside dist.
-RUN npm install --no-save tsconfig-paths@4
 USER node
 EXPOSE 3000
 CMD ["npm", "run", "start:api"]
