@@ -127,15 +127,15 @@ export class TaskStore {
       });
     } catch (e) {
       if ((e as { code?: string }).code === PG_UNIQUE_VIOLATION) {
-        // Lost the race to the other request: report its task, as the rule asks.
-        const running = await this.dataSource.getRepository(TaskEntity).findOne({
-          where: {
-            action: 'enableAccount',
-            status: 'inProgress',
-            ...(input.disableTaskId ? { disableTaskId: input.disableTaskId } : {}),
-          },
-          order: { createdAt: 'DESC' },
-        });
+        // Lost the race to a concurrent request for the same account: report its task, as the rule asks.
+        const ids = input.disableTaskId
+          ? [input.disableTaskId]
+          : await this.disableTasksMatching(this.dataSource.manager, input.identifierKeys);
+        const [running]: Array<{ id: string }> = await this.dataSource.query(
+          `SELECT id FROM tasks WHERE action = 'enableAccount' AND status = 'inProgress' AND disable_task_id = ANY($1)
+            ORDER BY created_at DESC LIMIT 1`,
+          [ids],
+        );
         throw conflict(
           'taskInProgress',
           'An Enable User Account task for this account is already in progress.',
