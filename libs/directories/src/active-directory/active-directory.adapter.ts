@@ -47,14 +47,7 @@ export class ActiveDirectoryAdapter implements DirectoryAdapter {
       // cross the network in clear anyway.
       throw new Error(`provider ${config.id}: url ${config.url} needs startTls: true (or use ldaps://)`);
     }
-    this.connection = new LdapConnection({
-      url: config.url,
-      bindDN: config.bindDN,
-      bindPassword: config.bindPassword,
-      startTls: config.startTls,
-      tls: config.tls,
-      timeoutMs: config.timeoutMs,
-    });
+    this.connection = LdapConnection.forProvider(config);
   }
 
   async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {

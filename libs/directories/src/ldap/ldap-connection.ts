@@ -25,6 +25,12 @@ export class LdapConnection {
 
   constructor(private readonly options: LdapConnectionOptions) {}
 
+  /** The connection a provider entry (activeDirectory or openLdap) describes. */
+  static forProvider(config: LdapConnectionOptions): LdapConnection {
+    const { url, bindDN, bindPassword, startTls, tls, timeoutMs } = config;
+    return new LdapConnection({ url, bindDN, bindPassword, startTls, tls, timeoutMs });
+  }
+
   /** Runs `fn` with a bound client; maps LDAP, socket and TLS failures to DirectoryError. */
   async use<T>(fn: (client: Client) => Promise<T>): Promise<T> {
     const client = await this.get();

@@ -29,14 +29,7 @@ export class OpenLdapAdapter implements DirectoryAdapter {
     const method = config.disableMethod ?? 'ppolicy';
     if (method !== 'ppolicy')
       throw new Error(`provider ${config.id}: unknown disableMethod ${String(method)}`);
-    this.connection = new LdapConnection({
-      url: config.url,
-      bindDN: config.bindDN,
-      bindPassword: config.bindPassword,
-      startTls: config.startTls,
-      tls: config.tls,
-      timeoutMs: config.timeoutMs,
-    });
+    this.connection = LdapConnection.forProvider(config);
   }
 
   async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {
