@@ -1,4 +1,6 @@
 import { ApiKeyService } from '@app/auth';
+import { requestFingerprint } from '@app/http';
+import { IdempotencyStore } from '@app/persistence';
 import { startEngine, TestEngine } from '../harness/engine';
 
 // The API alone (no worker): authentication, validation, idempotency and listing as a SOAR engineer sees them.
@@ -193,6 +195,25 @@ describe('native API (CONTRACT §3, §5)', () => {
         (await engine.request('POST', '/api/v1/tasks/disable-account', { body: { account: 'b1' }, headers }))
           .status,
       ).toBe(202);
+    });
+
+    it('answers 409 while the first request with the key is still running', async () => {
+      const body = { account: 'slow@corp.example' };
+      // The state a concurrent first request leaves while it runs: the key claimed, no response stored yet.
+      await engine.api
+        .get(IdempotencyStore)
+        .claim(
+          'test-admin',
+          'key-in-flight',
+          requestFingerprint('POST', '/api/v1/tasks/disable-account', body),
+        );
+      const res = await engine.request('POST', '/api/v1/tasks/disable-account', {
+        body,
+        headers: { 'idempotency-key': 'key-in-flight' },
+      });
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe('idempotencyKeyInProgress');
+      expect(res.headers.get('retry-after')).toBe('1');
     });
 
     it('scopes keys to the API key that sent them', async () => {

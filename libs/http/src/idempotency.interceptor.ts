@@ -33,9 +33,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   ) {
     const key = parseKey(raw);
     const owner = req.principal?.name ?? 'anonymous';
-    const hash = createHash('sha256')
-      .update(`${req.method} ${req.originalUrl.split('?')[0]}\n${JSON.stringify(req.body ?? null)}`)
-      .digest('hex');
+    const hash = requestFingerprint(req.method, req.originalUrl.split('?')[0], req.body);
     const claim = await this.store.claim(owner, key, hash);
     if (claim.kind === 'mismatch') {
       throw new DomainError(
@@ -72,6 +70,13 @@ export class IdempotencyInterceptor implements NestInterceptor {
       throw e;
     }
   }
+}
+
+/** What "the same request" means for a key: method, path and body. */
+export function requestFingerprint(method: string, path: string, body: unknown): string {
+  return createHash('sha256')
+    .update(`${method} ${path}\n${JSON.stringify(body ?? null)}`)
+    .digest('hex');
 }
 
 function parseKey(raw: string | string[]): string {
