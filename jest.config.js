@@ -23,4 +23,6 @@ module.exports = {
     },
   ],
   testTimeout: 120000,
+  // A spec that fails half-way may leave a server or child process behind; CI must still end.
+  forceExit: true,
 };

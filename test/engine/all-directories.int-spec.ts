@@ -50,21 +50,20 @@ describe('Disable then Enable across Entra ID, Active Directory, Okta and OpenLD
   }
 
   beforeAll(async () => {
-    [slapd, ad, entra, okta] = await Promise.all([
-      startSlapd(),
-      SambaAdmin.connect(),
-      startEntraEmulator(),
-      startOktaEmulator({
-        fixture: {
-          users: PEOPLE.map((name, i) => ({
-            id: oktaIdFor(i + 1),
-            status: 'ACTIVE' as const,
-            sessions: 1,
-            profile: { login: `${name}@corp.example`, email: `${name}@corp.example` },
-          })),
-        },
-      }),
-    ]);
+    // One at a time, so that afterAll stops whatever started even when a later one fails.
+    slapd = await startSlapd();
+    ad = await SambaAdmin.connect();
+    entra = await startEntraEmulator();
+    okta = await startOktaEmulator({
+      fixture: {
+        users: PEOPLE.map((name, i) => ({
+          id: oktaIdFor(i + 1),
+          status: 'ACTIVE' as const,
+          sessions: 1,
+          profile: { login: `${name}@corp.example`, email: `${name}@corp.example` },
+        })),
+      },
+    });
     const env = process.env;
     const providers: ProviderConfig[] = [
       openLdapProvider(slapd),

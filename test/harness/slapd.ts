@@ -273,6 +273,9 @@ async function launch(conf: string, port: number): Promise<ChildProcess | null> 
     if (await answers(port)) {
       running.add(proc);
       proc.once('exit', () => running.delete(proc));
+      // A slapd left behind by a spec that failed half-way must not keep the test process alive.
+      proc.unref();
+      (proc.stderr as unknown as { unref?: () => void } | null)?.unref?.();
       return proc;
     }
     if (exited) {
