@@ -4,7 +4,7 @@ import { parseAccountIdentifier } from '@app/domain';
 import { AppLogger } from '@app/logging';
 import { DirectoryAdapter, DirectoryError, DirectoryErrorCodes } from '@app/directories';
 import { createOpenLdapAdapter, PERMANENT_LOCK } from '../../libs/directories/src/openldap';
-import { SlapdHandle, startSlapd } from '../harness/slapd';
+import { SlapdHandle, openLdapProvider, startSlapd } from '../harness/slapd';
 
 const id = parseAccountIdentifier;
 const LOCK = 'pwdAccountLockedTime';
@@ -15,16 +15,8 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
   const logLines: string[] = [];
   const extraAdapters: DirectoryAdapter[] = [];
 
-  const configFor = (over: Partial<OpenLdapProviderConfig> = {}): OpenLdapProviderConfig => ({
-    id: 'ldap',
-    kind: 'openLdap',
-    url: slapd.url,
-    bindDN: slapd.bindDN,
-    bindPassword: slapd.bindPassword,
-    baseDN: slapd.baseDN,
-    timeoutMs: 5000,
-    ...over,
-  });
+  const configFor = (over: Partial<OpenLdapProviderConfig> = {}): OpenLdapProviderConfig =>
+    openLdapProvider(slapd, { timeoutMs: 5000, ...over });
   const newAdapter = (over: Partial<OpenLdapProviderConfig> = {}) => {
     const a = createOpenLdapAdapter(configFor(over), {
       logger: new AppLogger('test', 'debug', (l) => logLines.push(l)),

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import {
+  AccountIdentifier,
   badRequest,
   DomainError,
   matchKeys,
@@ -74,15 +75,7 @@ export class TaskService {
   }
 
   async createEnableTask(req: EnableRequest, createdBy: string): Promise<TaskView> {
-    const account = parseAccountIdentifier(req.account);
-    const id = await this.store.createEnableTask({
-      account: account.raw,
-      description: optionalDescription(req.description),
-      callbackUrl: optionalCallbackUrl(req.callbackUrl),
-      createdBy,
-      identifierKeys: matchKeys(account),
-    });
-    return this.afterCreate(id);
+    return this.enable(parseAccountIdentifier(req.account), req, createdBy);
   }
 
   /** The analyst's flow: "Enable User Account" from the options of a Disable task. */
@@ -98,9 +91,17 @@ export class TaskService {
         `Task ${disableTaskId} is an ${disable.action} task, not a Disable task.`,
       );
     }
-    const account = parseAccountIdentifier(disable.account);
+    return this.enable(parseAccountIdentifier(disable.account), req, createdBy, disableTaskId);
+  }
+
+  private async enable(
+    account: AccountIdentifier,
+    req: EnableRequest,
+    createdBy: string,
+    disableTaskId?: string,
+  ): Promise<TaskView> {
     const id = await this.store.createEnableTask({
-      account: disable.account,
+      account: account.raw,
       description: optionalDescription(req.description),
       callbackUrl: optionalCallbackUrl(req.callbackUrl),
       createdBy,

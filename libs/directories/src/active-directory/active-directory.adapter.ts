@@ -55,25 +55,17 @@ export class ActiveDirectoryAdapter implements DirectoryAdapter {
     if (filter === null) return null;
     if (account.kind === 'downLevel' && !(await this.isOurDomain(account.domain))) return null;
 
-    const entries = await this.connection.use(async (client) => {
-      const { searchEntries } = await client.search(this.config.baseDN, {
-        scope: 'sub',
+    const entry = await this.connection.findUnique(
+      this.config.baseDN,
+      {
         filter,
         attributes: READ_ATTRIBUTES,
         explicitBufferAttributes: BINARY_ATTRIBUTES,
-        // Two are enough to know the identifier is ambiguous.
-        sizeLimit: 2,
-      });
-      return searchEntries;
-    });
-    if (entries.length === 0) return null;
-    if (entries.length > 1) {
-      throw permanentError(
-        DirectoryErrorCodes.ambiguousAccount,
-        `"${account.raw}" matches more than one account in ${this.id} (${entries.map((e) => e.dn).join('; ')}); nothing was changed`,
-      );
-    }
-    const entry = entries[0];
+      },
+      account.raw,
+      this.id,
+    );
+    if (!entry) return null;
     const guid = guidFromBytes(entry.objectGUID as Buffer);
     const sid = sidFromBytes(entry.objectSid as Buffer);
     const sam = first(entry.sAMAccountName);

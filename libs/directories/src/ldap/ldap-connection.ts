@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Client, InvalidCredentialsError, InsufficientAccessError, ResultCodeError } from 'ldapts';
+import {
+  Client,
+  Entry,
+  InvalidCredentialsError,
+  InsufficientAccessError,
+  ResultCodeError,
+  SearchOptions,
+} from 'ldapts';
 import { TlsConfig } from '@app/config';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
 
@@ -41,6 +48,30 @@ export class LdapConnection {
       if (mapped.transient) await this.drop(client);
       throw mapped;
     }
+  }
+
+  /**
+   * The one entry a subtree search finds, or null. Two matches fail as `ambiguousAccount` before anything is
+   * changed; asking for at most two keeps a broad match from paging through the directory.
+   */
+  async findUnique(
+    baseDN: string,
+    options: SearchOptions,
+    account: string,
+    where: string,
+  ): Promise<Entry | null> {
+    const entries = await this.use(
+      async (client) =>
+        (await client.search(baseDN, { scope: 'sub', ...options, sizeLimit: 2 })).searchEntries,
+    );
+    if (entries.length === 0) return null;
+    if (entries.length > 1) {
+      throw permanentError(
+        DirectoryErrorCodes.ambiguousAccount,
+        `"${account}" matches more than one account in ${where} (${entries.map((e) => e.dn).join('; ')}); nothing was changed`,
+      );
+    }
+    return entries[0];
   }
 
   async close(): Promise<void> {

@@ -35,24 +35,16 @@ export class OpenLdapAdapter implements DirectoryAdapter {
   async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {
     const filter = accountFilter(account);
     if (!filter) return null;
-    const entries = await this.connection.use(async (client) => {
-      const { searchEntries } = await client.search(this.config.baseDN, {
-        scope: 'sub',
+    const entry = await this.connection.findUnique(
+      this.config.baseDN,
+      {
         filter,
         attributes: ['uid', 'mail', 'entryUUID', LOCK_ATTR],
-        // Two are enough to know the identifier is ambiguous; a broad match must not page the directory.
-        sizeLimit: 2,
-      });
-      return searchEntries;
-    });
-    if (entries.length === 0) return null;
-    if (entries.length > 1) {
-      throw permanentError(
-        DirectoryErrorCodes.ambiguousAccount,
-        `More than one account in ${this.config.baseDN} matches ${account.raw}: ${entries.map((e) => e.dn).join('; ')}`,
-      );
-    }
-    const entry = entries[0];
+      },
+      account.raw,
+      this.id,
+    );
+    if (!entry) return null;
     const uuid = first(entry.entryUUID);
     const identifiers = [entry.dn, ...values(entry.uid), ...values(entry.mail), ...(uuid ? [uuid] : [])];
     return {
