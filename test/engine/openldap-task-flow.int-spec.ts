@@ -233,7 +233,7 @@ describe('Disable then Enable against OpenLDAP, end to end', () => {
       // directory already changed, no result recorded, and (with Redis restarted) no job.
       const store = engine.api.get(TaskStore);
       const claimed = await store.claimTarget(disable.body.id, 'ldap');
-      await store.recordResolution(claimed!.target.id, {
+      await store.recordResolution(claimed!.target, {
         objectId: u.dn,
         objectRef: u.dn,
         priorState: 'enabled',

@@ -82,7 +82,7 @@ export class TargetRunner implements TargetJobHandler {
     if (account.managedElsewhere) return { status: 'skipped', outcome: 'managedElsewhere', ...found };
 
     const priorState = target.priorState ?? stateOf(account);
-    await this.store.recordResolution(target.id, { ...found, priorState });
+    await this.store.recordResolution(target, { ...found, priorState });
 
     let outcome: TargetOutcome;
     if (disabling) {

@@ -82,7 +82,7 @@ export class TaskStore {
         action: 'disableAccount',
         providers: input.targets.map((t) => t.provider),
       });
-      if (input.targets.length === 0) await this.rollUpTask(m, task.id, input.createdBy);
+      if (input.targets.length === 0) await this.rollUpTask(m, task.id, 'disableAccount', input.createdBy);
       return task.id;
     });
   }
@@ -122,7 +122,8 @@ export class TaskStore {
           disableTaskId: chosen.id,
           providers: planned.map((p) => p.provider),
         });
-        if (!planned.some((p) => p.status === 'pending')) await this.rollUpTask(m, task.id, input.createdBy);
+        if (!planned.some((p) => p.status === 'pending'))
+          await this.rollUpTask(m, task.id, 'enableAccount', input.createdBy);
         return task.id;
       });
     } catch (e) {
@@ -227,7 +228,7 @@ export class TaskStore {
 
   /** Remembers what resolve() found before the directory is changed (see TaskTargetEntity.priorState). */
   async recordResolution(
-    targetId: string,
+    target: Pick<TaskTargetEntity, 'id' | 'taskId' | 'provider'>,
     found: {
       objectId: string;
       objectRef: string;
@@ -239,10 +240,9 @@ export class TaskStore {
       await m.query(
         `UPDATE task_targets SET object_id = $2, object_ref = $3, prior_state = COALESCE(prior_state, $4), updated_at = now()
           WHERE id = $1`,
-        [targetId, found.objectId, found.objectRef, found.priorState],
+        [target.id, found.objectId, found.objectRef, found.priorState],
       );
-      const { taskId, provider } = await m.findOneByOrFail(TaskTargetEntity, { id: targetId });
-      await this.recordIdentifiers(m, taskId, found.identifierKeys, provider);
+      await this.recordIdentifiers(m, target.taskId, found.identifierKeys, target.provider);
     });
   }
 
@@ -276,7 +276,11 @@ export class TaskStore {
    */
   async finishTarget(taskId: string, provider: string, result: TargetResult): Promise<boolean> {
     return this.dataSource.transaction(async (m) => {
-      await m.query(`SELECT id FROM tasks WHERE id = $1 FOR NO KEY UPDATE`, [taskId]);
+      // Locked first, so that concurrent finishers of this task's targets see each other's results.
+      const [task]: Array<{ action: TaskAction; status: TaskStatus }> = await m.query(
+        `SELECT action, status FROM tasks WHERE id = $1 FOR NO KEY UPDATE`,
+        [taskId],
+      );
       const rows: Array<{ id: string }> = await m.query(
         `UPDATE task_targets
             SET status = $3, outcome = $4, object_id = COALESCE($5, object_id), object_ref = COALESCE($6, object_ref),
@@ -301,7 +305,7 @@ export class TaskStore {
         outcome: result.outcome,
         error: result.error ?? null,
       });
-      await this.rollUpTask(m, taskId, 'worker');
+      if (task.status === 'inProgress') await this.rollUpTask(m, taskId, task.action, 'worker');
       return true;
     });
   }
@@ -401,18 +405,22 @@ export class TaskStore {
       }));
   }
 
-  private async rollUpTask(m: EntityManager, taskId: string, actor: string): Promise<void> {
-    const [task]: Array<{ action: TaskAction; status: TaskStatus }> = await m.query(
-      `SELECT action, status FROM tasks WHERE id = $1 FOR NO KEY UPDATE`,
-      [taskId],
-    );
-    if (task.status !== 'inProgress') return;
+  /**
+   * For an inProgress task whose row the caller created or holds locked in this transaction: sets the final
+   * status once every target has finished.
+   */
+  private async rollUpTask(
+    m: EntityManager,
+    taskId: string,
+    action: TaskAction,
+    actor: string,
+  ): Promise<void> {
     const targets: Array<{ status: TargetStatus }> = await m.query(
       `SELECT status FROM task_targets WHERE task_id = $1`,
       [taskId],
     );
     const result = rollUp(
-      task.action,
+      action,
       targets.map((t) => t.status),
     );
     if (result.status === 'inProgress') {

@@ -55,23 +55,11 @@ export class GraphApi {
   ): Promise<EmulatorResponse> {
     const crid = req.headers['client-request-id'];
     if (path === '/$batch') {
-      if (req.method !== 'POST')
-        return graphError(
-          405,
-          'Request_BadRequest',
-          'Specified HTTP method is not allowed for the request target.',
-          crid,
-        );
+      if (req.method !== 'POST') return methodNotAllowed(crid);
       return this.batch(req, claims, dispatchItem);
     }
     if (path === '/users') {
-      if (req.method !== 'GET')
-        return graphError(
-          405,
-          'Request_BadRequest',
-          'Specified HTTP method is not allowed for the request target.',
-          crid,
-        );
+      if (req.method !== 'GET') return methodNotAllowed(crid);
       return this.listUsers(req, claims);
     }
     // /users/{id | userPrincipalName}[/revokeSignInSessions] and the /users('{userPrincipalName}') form that
@@ -86,13 +74,7 @@ export class GraphApi {
       );
     const key = m[1] !== undefined ? decodeURIComponent(m[1]) : decodeURIComponent(m[2]).replace(/''/g, "'");
     if (m[3]) {
-      if (req.method !== 'POST')
-        return graphError(
-          405,
-          'Request_BadRequest',
-          'Specified HTTP method is not allowed for the request target.',
-          crid,
-        );
+      if (req.method !== 'POST') return methodNotAllowed(crid);
       if (!hasRole(claims, REVOKE_ROLES)) return denied(crid);
       const user = this.users.find(key);
       if (!user) return notFound(key, crid);
@@ -101,12 +83,7 @@ export class GraphApi {
     }
     if (req.method === 'GET') return this.getUser(key, req, claims);
     if (req.method === 'PATCH') return this.patchUser(key, req, claims);
-    return graphError(
-      405,
-      'Request_BadRequest',
-      'Specified HTTP method is not allowed for the request target.',
-      crid,
-    );
+    return methodNotAllowed(crid);
   }
 
   private root(): string {
@@ -336,4 +313,14 @@ function notFound(key: string, crid?: string): EmulatorResponse {
 
 function lowerKeys(h: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+/** Graph's answer to a method a resource does not support. */
+function methodNotAllowed(clientRequestId: string | undefined): EmulatorResponse {
+  return graphError(
+    405,
+    'Request_BadRequest',
+    'Specified HTTP method is not allowed for the request target.',
+    clientRequestId,
+  );
 }

@@ -58,28 +58,12 @@ export function ensureTestCa(dir: string = TEST_CA_DIR): TestCa {
   if (stillValid(ca)) return ca;
 
   const work = mkdtempSync(`${dir}.tmp-`);
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      String(VALID_DAYS),
-      '-subj',
-      '/CN=account-response-engine test CA',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ],
-    work,
-  );
+  selfSigned(work, 'ca', String(VALID_DAYS), '/CN=account-response-engine test CA', [
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   openssl(
     [
       'req',
@@ -157,28 +141,27 @@ export interface ClientCertificate {
   certificate: X509Certificate;
 }
 
+/** `openssl req -x509`: a new RSA key `<name>.key` and a self-signed certificate `<name>.pem` in `dir`. */
+function selfSigned(dir: string, name: string, days: string, subject: string, extra: string[] = []): void {
+  const args = [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.pem`,
+  ];
+  openssl([...args, '-days', days, '-subj', subject, ...extra], dir);
+}
+
 /** A self-signed certificate as an app registration's credential (what `New-SelfSignedCertificate` makes). */
 export function createClientCertificate(dir: string, name: string): ClientCertificate {
   const keyFile = `${name}.key`;
   const certFile = `${name}.pem`;
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-    ],
-    dir,
-  );
+  selfSigned(dir, name, '2', `/CN=${name}`);
   const certificate = new X509Certificate(readFileSync(join(dir, certFile)));
   return {
     certFile: join(dir, certFile),
