@@ -6,6 +6,11 @@ const PACKAGES: Array<{ pkg: string; binary: string }> = [
   { pkg: 'slapd', binary: '/usr/sbin/slapd' },
   { pkg: 'ldap-utils', binary: '/usr/bin/ldapsearch' },
   { pkg: 'samba', binary: '/usr/sbin/samba' },
+  // A Recommends of samba, so --no-install-recommends leaves it out; provisioning a DC needs its AD schema.
+  {
+    pkg: 'samba-ad-provision',
+    binary: '/usr/share/samba/setup/ad-schema/AD_DS_Classes__Windows_Server_2012_R2.ldf',
+  },
 ];
 
 /**
