@@ -2,6 +2,7 @@ import { DomainError } from './domain-error';
 import {
   guidFromBytes,
   guidToBytes,
+  keysOfIdentifiers,
   matchKeys,
   parseAccountIdentifier,
   sidFromBytes,
@@ -75,9 +76,33 @@ describe('parseAccountIdentifier (CONTRACT §4 identifier forms)', () => {
     });
   });
 
-  it('gives case-insensitive match keys, with both forms of a down-level name', () => {
-    expect(matchKeys(parseAccountIdentifier('CORP\\JDoe')).sort()).toEqual(['corp\\jdoe', 'jdoe']);
-    expect(matchKeys(parseAccountIdentifier('JDoe@Corp.Example'))).toEqual(['jdoe@corp.example']);
+  it('gives case-insensitive match keys that carry their kind', () => {
+    expect(matchKeys(parseAccountIdentifier('CORP\\JDoe'))).toEqual(['downlevel:corp\\jdoe']);
+    expect(matchKeys(parseAccountIdentifier('JDoe@Corp.Example'))).toEqual(['email:jdoe@corp.example']);
+    expect(matchKeys(parseAccountIdentifier('jdoe'))).toEqual(['name:jdoe']);
+    expect(matchKeys(parseAccountIdentifier('CN=J Doe , OU=People,DC=corp'))).toEqual([
+      'dn:cn=j doe,ou=people,dc=corp',
+    ]);
+  });
+
+  it('never lets a down-level name match another domain or the bare name (CONTRACT §4.1)', () => {
+    const corp = matchKeys(parseAccountIdentifier('CORP\\jdoe'));
+    for (const other of ['LAB\\jdoe', 'NOSUCHDOMAIN\\jdoe', 'jdoe']) {
+      expect(matchKeys(parseAccountIdentifier(other)).some((k) => corp.includes(k))).toBe(false);
+    }
+  });
+
+  it('keys what a directory reports, dropping values that are no identifier', () => {
+    expect(
+      keysOfIdentifiers([
+        'CN=jdoe,DC=corp',
+        'CORP\\jdoe',
+        'jdoe',
+        'S-1-5-21-1-2-3-1104',
+        '',
+        'a\\b\\c',
+      ]).sort(),
+    ).toEqual(['dn:cn=jdoe,dc=corp', 'downlevel:corp\\jdoe', 'name:jdoe', 'sid:s-1-5-21-1-2-3-1104']);
   });
 });
 

@@ -92,17 +92,45 @@ function splitUnescaped(s: string, sep: string): string[] {
 }
 
 /**
- * The keys under which an identifier is recorded and looked up to match an Enable request with its Disable
- * task. Case-insensitive, as every directory here compares these identifiers.
+ * The key under which an identifier is recorded and looked up to match an Enable request with its Disable
+ * task: `<kind>:<canonical value>`, case-insensitive as every directory here compares these identifiers. The
+ * kind is part of the key so that a down-level name matches only its own domain (`downlevel:corp\jdoe` is
+ * not `downlevel:lab\jdoe`, and neither is the bare name `name:jdoe`), CONTRACT §4.1.
  */
 export function matchKeys(id: AccountIdentifier): string[] {
-  const keys = new Set<string>([normaliseKey(id.raw), normaliseKey(id.value)]);
-  if (id.kind === 'downLevel') keys.add(normaliseKey(`${id.domain}\\${id.value}`));
+  switch (id.kind) {
+    case 'downLevel':
+      return [`downlevel:${normaliseKey(`${id.domain}\\${id.value}`)}`];
+    case 'dn':
+      return [`dn:${normaliseDn(id.value)}`];
+    default:
+      return [`${id.kind.toLowerCase()}:${normaliseKey(id.value)}`];
+  }
+}
+
+/**
+ * The keys of identifiers a directory reported for an account it resolved. An identifier that does not parse
+ * (a directory may hold values our parser refuses) is simply not recorded.
+ */
+export function keysOfIdentifiers(identifiers: readonly string[]): string[] {
+  const keys = new Set<string>();
+  for (const raw of identifiers) {
+    try {
+      for (const k of matchKeys(parseAccountIdentifier(raw))) keys.add(k);
+    } catch {
+      /* not an identifier we match on */
+    }
+  }
   return [...keys];
 }
 
 export function normaliseKey(s: string): string {
   return s.trim().toLowerCase();
+}
+
+/** Case and the spacing around separators do not change a DN's meaning (RFC 4514 §2.4 aside). */
+function normaliseDn(dn: string): string {
+  return normaliseKey(dn).replace(/\s*([,=+])\s*/g, '$1');
 }
 
 // ---- GUID and SID encodings (pure, shared by the AD adapter and the parser) ----

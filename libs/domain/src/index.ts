@@ -2,4 +2,4 @@ export * from './task.types';
 export * from './roll-up';
 export * from './domain-error';
 export * from './account-identifier';
-export * from './enable-prerequisite';
+export * from './enable-planner';

@@ -11,15 +11,25 @@ export type TargetStatus = (typeof TARGET_STATUSES)[number];
 export const PROVIDER_KINDS = ['activeDirectory', 'openLdap', 'entraId', 'okta'] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
-/** What a directory did (or found) for one target. */
-export type TargetOutcome =
-  | 'disabled'
-  | 'alreadyDisabled'
-  | 'enabled'
-  | 'alreadyEnabled'
-  | 'leftDisabled'
-  | 'notFound'
-  | 'managedElsewhere';
+/** What a directory did (or found) for one target; `superseded` and `cancelled` say the engine stopped it. */
+export const TARGET_OUTCOMES = [
+  'disabled',
+  'alreadyDisabled',
+  'enabled',
+  'alreadyEnabled',
+  'leftDisabled',
+  'notFound',
+  'managedElsewhere',
+  'superseded',
+  'cancelled',
+] as const;
+export type TargetOutcome = (typeof TARGET_OUTCOMES)[number];
+
+/** Outcomes of `skipped` targets that count as not done in the roll-up (CONTRACT §4.1). */
+export const STOPPED_OUTCOMES: readonly TargetOutcome[] = ['superseded', 'cancelled'];
+
+/** The state of an account in one directory, as the engine records it before acting. */
+export type AccountState = 'enabled' | 'disabled';
 
 export interface TargetError {
   code: string;
