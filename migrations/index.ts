@@ -1,4 +1,5 @@
 import { InitialSchema1763800000000 } from './1763800000000-InitialSchema';
+import { OneAccountOneTimeline1764000000000 } from './1764000000000-OneAccountOneTimeline';
 
 /** Listed explicitly (not globbed) so the same list works from ts-node, jest and the compiled dist. */
-export const MIGRATIONS = [InitialSchema1763800000000];
+export const MIGRATIONS = [InitialSchema1763800000000, OneAccountOneTimeline1764000000000];

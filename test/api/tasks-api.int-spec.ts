@@ -1,5 +1,6 @@
 import { ApiKeyService } from '@app/auth';
 import { requestFingerprint } from '@app/http';
+import { DataSource } from 'typeorm';
 import { IdempotencyStore } from '@app/persistence';
 import { startEngine, TestEngine } from '../harness/engine';
 
@@ -216,6 +217,29 @@ describe('native API (CONTRACT §3, §5)', () => {
       expect(res.headers.get('retry-after')).toBe('1');
     });
 
+    it('frees the key of a request whose process died mid-request once its claim lease has passed', async () => {
+      const body = { account: 'crashed@corp.example' };
+      await engine.api
+        .get(IdempotencyStore)
+        .claim(
+          'test-admin',
+          'key-of-crashed',
+          requestFingerprint('POST', '/api/v1/tasks/disable-account', body),
+        );
+      // The process that held the claim died: nothing will complete it. Age it past the lease.
+      await engine.api
+        .get(DataSource)
+        .query(
+          `UPDATE idempotency_keys SET created_at = now() - ($1 || ' seconds')::interval WHERE key = 'key-of-crashed'`,
+          [String(IdempotencyStore.CLAIM_LEASE_SECONDS + 1)],
+        );
+      const res = await engine.request('POST', '/api/v1/tasks/disable-account', {
+        body,
+        headers: { 'idempotency-key': 'key-of-crashed' },
+      });
+      expect(res.status).toBe(202);
+    });
+
     it('scopes keys to the API key that sent them', async () => {
       const other = await engine.createKey('other-playbook', ['tasks:write']);
       const headers = { 'idempotency-key': 'shared-key' };
@@ -312,7 +336,7 @@ describe('native API (CONTRACT §3, §5)', () => {
       expect(extra.body.error.code).toBe('invalidBody');
     });
 
-    it('answers 409 noPriorDisableTask naming the Disable task while it is still in progress', async () => {
+    it('answers 409 taskInProgress naming the Disable task while it is still in progress (CONTRACT §4.1)', async () => {
       const disable = await engine.request('POST', '/api/v1/tasks/disable-account', {
         body: { account: 'still-running' },
       });
@@ -320,9 +344,10 @@ describe('native API (CONTRACT §3, §5)', () => {
         body: { account: 'still-running' },
       });
       expect(res.status).toBe(409);
-      expect(res.body.error).toMatchObject({ code: 'noPriorDisableTask', disableTaskId: disable.body.id });
+      expect(res.body.error).toMatchObject({ code: 'taskInProgress', taskId: disable.body.id });
       const fromTask = await engine.request('POST', `/api/v1/tasks/${disable.body.id}/enable`, { body: {} });
       expect(fromTask.status).toBe(409);
+      expect(fromTask.body.error).toMatchObject({ code: 'taskInProgress', taskId: disable.body.id });
     });
   });
 });

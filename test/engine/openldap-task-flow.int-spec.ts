@@ -229,16 +229,22 @@ describe('Disable then Enable against OpenLDAP, end to end', () => {
     it('still calls it "disabled" when a worker died after its change reached the directory', async () => {
       const u = await user('jkilled');
       const disable = await post('/api/v1/tasks/disable-account', { account: u.uid, providers: ['ldap'] });
-      // What a worker killed mid-call leaves behind: the target claimed and resolved (seen enabled), the
-      // directory already changed, no result recorded, and (with Redis restarted) no job.
+      // What a worker killed mid-call leaves behind: the target claimed and resolved, the object's lease held
+      // (for 60 s), the state before the write recorded (enabled), the directory already changed, no result
+      // recorded, and (with Redis restarted) no job. The new attempt of the same target takes the lease over.
       const store = engine.api.get(TaskStore);
-      const claimed = await store.claimTarget(disable.body.id, 'ldap');
-      await store.recordResolution(claimed!.target, {
+      const claimed = (await store.claimTarget(disable.body.id, 'ldap'))!;
+      const { fence, task: claimedTask } = claimed;
+      await store.recordResolution(fence, {
+        taskId: disable.body.id,
+        provider: 'ldap',
         objectId: u.dn,
         objectRef: u.dn,
-        priorState: 'enabled',
         identifierKeys: [],
       });
+      const lease = { provider: 'ldap', objectRef: u.dn, leaseMs: 60_000, action: 'disableAccount' as const };
+      await store.acquireObjectLock(fence, { ...lease, taskId: disable.body.id, taskSeq: claimedTask.seq });
+      await store.fenceWrite(fence, 'enabled', 60_000);
       await slapd.setAttribute(u.dn, LOCKED, ['000001010000Z']);
       await loseAllQueuedJobs(engine);
 

@@ -21,6 +21,12 @@ interface CommonProviderConfig {
   maxAttempts?: number;
   concurrency?: number;
   rateLimit?: RateLimitConfig;
+  /**
+   * Accounts the engine must never disable (CONTRACT §4.1), besides the ones it protects by itself (its own
+   * service identity, domain controllers, krbtgt): identifiers in any form the provider resolves, or, in LDAP
+   * directories, DNs of groups whose members are protected.
+   */
+  protectedAccounts?: string[];
 }
 
 interface LdapConnectionConfig {
@@ -69,6 +75,7 @@ const common: ObjectSchema = {
   timeoutMs: { type: 'integer', min: 1 },
   maxAttempts: { type: 'integer', min: 1, max: 100 },
   concurrency: { type: 'integer', min: 1, max: 1000 },
+  protectedAccounts: { type: 'stringList' },
   rateLimit: {
     type: 'object',
     schema: {

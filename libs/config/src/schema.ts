@@ -4,6 +4,7 @@ export type FieldSchema =
   | { type: 'string'; required?: boolean; pattern?: RegExp; enum?: readonly string[] }
   | { type: 'integer'; required?: boolean; min?: number; max?: number }
   | { type: 'boolean'; required?: boolean }
+  | { type: 'stringList'; required?: boolean }
   | { type: 'object'; required?: boolean; schema: ObjectSchema };
 
 export type ObjectSchema = Record<string, FieldSchema>;
@@ -38,6 +39,10 @@ export function validateObject(value: Record<string, unknown>, schema: ObjectSch
         break;
       case 'boolean':
         if (typeof v !== 'boolean') throw new ConfigError(`${at}: must be true or false`);
+        break;
+      case 'stringList':
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x.length === 0))
+          throw new ConfigError(`${at}: must be a list of non-empty strings`);
         break;
       case 'object':
         if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${at}: must be a mapping`);

@@ -1,5 +1,8 @@
 import { AccountIdentifier, ProviderKind } from '@app/domain';
 
+/** Whether an account could sign in when an adapter read it. */
+export type AccountState = 'enabled' | 'disabled';
+
 /** An account as one directory knows it. */
 export interface ResolvedAccount {
   /** Shown in results: the DN in LDAP directories, the directory's own id elsewhere. */
@@ -7,23 +10,53 @@ export interface ResolvedAccount {
   /**
    * The identifier the adapter will be handed back (through `resolve`) to find the same object again when the
    * account is re-enabled, chosen to survive renames and moves: `<GUID=…>` in AD, entryUUID in OpenLDAP, the
-   * object id in Entra ID, the user id in Okta.
+   * object id in Entra ID, the user id in Okta. It is also the key of the engine's per-object lock.
    */
   objectRef: string;
   /** Every identifier of the account worth recording, so that an Enable request naming any of them matches. */
   identifiers: string[];
-  /** The change belongs to another directory (an Entra user synced from on-premises AD, say). */
-  managedElsewhere?: boolean;
-  /**
-   * Whether the account was disabled when resolve() read it. The engine records it before acting, so that a
-   * retry after a worker died mid-call still knows the state from before the incident (it would otherwise
-   * read its own change back and call it "alreadyDisabled").
-   */
+  /** Whether the account was disabled when resolve() read it (information only: the engine records the state
+   *  the adapter reports to `AttemptGuard.beforeWrite`, read under the object lock). */
   disabled?: boolean;
+  /**
+   * Set when the engine must never disable this account (CONTRACT §4.1): the provider's own bind account or
+   * token owner, a domain controller, krbtgt, or an entry of the provider's `protectedAccounts`. The text says
+   * which rule matched; the engine fails the target with `protectedAccount` and writes nothing.
+   */
+  protectedReason?: string;
+  /**
+   * Entra ID only: the user is synced from on-premises AD, so accountEnabled is overwritten by the next sync.
+   * `sid` is its onPremisesSecurityIdentifier, `domain` the on-premises domain (DNS or NetBIOS name) to name
+   * in errors. The engine decides whether an AD provider of the same task owns the change.
+   */
+  syncedFromOnPremises?: { sid: string | null; domain: string | null };
 }
 
 export type DisableOutcome = 'disabled' | 'alreadyDisabled';
 export type EnableOutcome = 'enabled' | 'alreadyEnabled';
+
+/** A follow-up step that failed after the change itself landed (e.g. revoking sessions): reported, not fatal. */
+export interface DirectoryWarning {
+  code: string;
+  message: string;
+}
+
+/**
+ * What an adapter must consult while changing an account: one attempt of one target. The engine implements
+ * it over PostgreSQL (claim generation, object lock, stop requests); adapters only call it.
+ */
+export interface AttemptGuard {
+  /** Aborted when the attempt timed out or lost its claim; adapters pass it on to cancellable calls. */
+  readonly signal: AbortSignal;
+  /**
+   * Must be awaited immediately before every write to the directory, with the account's state as read just
+   * before (under the engine's object lock). Throws when this attempt may no longer write (timed out, claim
+   * lost to another attempt, target superseded or cancelled); the adapter must then let the error propagate.
+   */
+  beforeWrite(stateBefore: AccountState): Promise<void>;
+  /** Records a follow-up that failed after the change landed; the target still succeeds. */
+  warn(warning: DirectoryWarning): void;
+}
 
 /**
  * One directory. Implementations throw `DirectoryError` for every failure they understand; anything else is
@@ -34,10 +67,33 @@ export interface DirectoryAdapter {
   readonly kind: ProviderKind;
   /** Finds the one account the identifier names, or null. Two matches is an error (`ambiguousAccount`). */
   resolve(account: AccountIdentifier): Promise<ResolvedAccount | null>;
-  /** Disables and reads the state back before answering. */
-  disable(account: ResolvedAccount): Promise<DisableOutcome>;
-  /** Enables and reads the state back before answering. */
-  enable(account: ResolvedAccount): Promise<EnableOutcome>;
+  /** Disables (calling `guard.beforeWrite` before each write) and reads the state back before answering. */
+  disable(account: ResolvedAccount, guard: AttemptGuard): Promise<DisableOutcome>;
+  /** Enables (calling `guard.beforeWrite` before each write) and reads the state back before answering. */
+  enable(account: ResolvedAccount, guard: AttemptGuard): Promise<EnableOutcome>;
+  /**
+   * Entra ID: ends the user's sign-in sessions without touching accountEnabled (a user synced from
+   * on-premises, whose enabled flag belongs to AD). Calls `guard.beforeWrite` first.
+   */
+  revokeSessions?(account: ResolvedAccount, guard: AttemptGuard): Promise<void>;
   /** Releases pooled connections; called once on shutdown. */
   close(): Promise<void>;
+}
+
+/**
+ * A guard that never stops a write and keeps warnings in a list: for adapter tests and one-off tools, never
+ * for the engine (which must fence every write).
+ */
+export function unguarded(): AttemptGuard & { warnings: DirectoryWarning[]; writes: AccountState[] } {
+  const warnings: DirectoryWarning[] = [];
+  const writes: AccountState[] = [];
+  return {
+    signal: new AbortController().signal,
+    warnings,
+    writes,
+    beforeWrite: async (state) => {
+      writes.push(state);
+    },
+    warn: (w) => warnings.push(w),
+  };
 }

@@ -22,18 +22,13 @@ export class DirectoryRegistry {
   private readonly adapters = new Map<string, DirectoryAdapter>();
   private readonly configs = new Map<string, ProviderConfig>();
 
-  constructor(configs: readonly ProviderConfig[], context: Omit<AdapterContext, 'hasActiveDirectory'>) {
-    const hasActiveDirectory = configs.some((c) => c.kind === 'activeDirectory');
+  constructor(configs: readonly ProviderConfig[], context: AdapterContext) {
     for (const config of configs) {
       const factory = FACTORIES[config.kind] as (c: ProviderConfig, ctx: AdapterContext) => DirectoryAdapter;
       this.configs.set(config.id, config);
       this.adapters.set(
         config.id,
-        factory(config, {
-          ...context,
-          logger: context.logger.child(`directory:${config.id}`),
-          hasActiveDirectory,
-        }),
+        factory(config, { ...context, logger: context.logger.child(`directory:${config.id}`) }),
       );
     }
   }

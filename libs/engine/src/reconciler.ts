@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@app/config';
 import { AppLogger } from '@app/logging';
 import { TaskStore } from '@app/persistence';
 import { TargetDispatcher } from '@app/queue';
@@ -21,6 +22,7 @@ export class Reconciler {
     private readonly store: TaskStore,
     private readonly dispatcher: TargetDispatcher,
     private readonly logger: AppLogger,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   start(intervalMs: number): void {
@@ -46,8 +48,20 @@ export class Reconciler {
 
   private async pass(graceMs: number): Promise<number> {
     try {
+      const configured = this.config.providers.map((p) => p.id);
+      // A provider removed from PROVIDERS_FILE has no worker: its targets would stay unfinished for ever and
+      // block every later Enable of their accounts (CONTRACT §4.1).
+      for (const { taskId, provider } of await this.store.unfinishedTargetsOutside(configured)) {
+        await this.store.finishTarget(taskId, provider, null, {
+          status: 'failed',
+          outcome: null,
+          error: { code: 'providerNotConfigured', message: `Provider ${provider} is no longer configured.` },
+        });
+        this.logger.warn('target of a provider no longer configured failed', { taskId, provider });
+      }
       let added = 0;
       for (const { taskId, provider } of await this.store.unfinishedTargets(graceMs)) {
+        if (!configured.includes(provider)) continue;
         if ((await this.dispatcher.requeue(taskId, provider)) === 'added') added++;
       }
       if (added) this.logger.info('reconciler queued unfinished targets again', { added });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { normaliseKey, parseAccountIdentifier, TargetOutcome } from '@app/domain';
+import { keysOfIdentifiers, matchKeys, parseAccountIdentifier, TargetOutcome } from '@app/domain';
 import {
   DirectoryAdapter,
   DirectoryError,
@@ -9,17 +9,36 @@ import {
   transientError,
 } from '@app/directories';
 import { AppLogger } from '@app/logging';
-import { ClaimedTarget, TargetResult, TaskStore } from '@app/persistence';
+import {
+  AttemptStoppedError,
+  ClaimedTarget,
+  ClaimLostError,
+  TargetResult,
+  TaskStore,
+} from '@app/persistence';
 import { DEFAULT_MAX_ATTEMPTS, TargetJobData, TargetJobHandler, TargetVerdict } from '@app/queue';
+import { FencedAttempt } from './fenced-attempt';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Waiting out a directory's rate limit is not the directory failing; allow many more of those. */
 const RATE_LIMIT_ATTEMPT_FACTOR = 4;
+/** An object lease outlives the attempt's time-out, so only a dead worker's lease ever expires. */
+const LEASE_MARGIN_MS = 15_000;
+/** How soon a target waiting for its object (or for an AD target of its task) looks again. */
+const WAIT_MS = 100;
+
+/** The target must wait (its object is busy): give the claim back and run the job again shortly. */
+class MustWait extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
 
 /**
- * Runs one (task, provider) target: resolve the account in that directory, change it, record the outcome
- * and roll the task up. Every run starts by claiming the target in PostgreSQL, so a job that runs twice
- * (after a Redis restart or a worker killed mid-call) does no harm.
+ * Runs one (task, provider) target: resolve the account in that directory, take the object's lease, change
+ * it, record the outcome and roll the task up. Every run starts by claiming the target in PostgreSQL with a
+ * new generation, and every later write of the run is fenced by it, so a job that runs twice (after a Redis
+ * restart, a worker killed mid-call or a time-out) never writes on behalf of an attempt that lost its claim.
  */
 @Injectable()
 export class TargetRunner implements TargetJobHandler {
@@ -33,32 +52,60 @@ export class TargetRunner implements TargetJobHandler {
     const claimed = await this.store.claimTarget(taskId, provider);
     if (!claimed) return { kind: 'done' };
     if (!this.registry.has(provider)) {
-      await this.store.finishTarget(taskId, provider, {
-        status: 'failed',
-        outcome: null,
-        error: { code: 'providerNotConfigured', message: `Provider ${provider} is no longer configured.` },
-      });
+      await this.store.finishTarget(taskId, provider, claimed.fence, notConfigured(provider));
       return { kind: 'done' };
     }
     const config = this.registry.config(provider);
+    const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const attempt = new FencedAttempt(
+      this.store,
+      claimed.fence,
+      timeoutMs + LEASE_MARGIN_MS,
+      claimed.target.priorState,
+    );
     try {
-      const result = await withTimeout(config.timeoutMs ?? DEFAULT_TIMEOUT_MS, () =>
-        this.act(this.registry.get(provider), claimed),
+      const result = await withTimeout(timeoutMs, attempt, () =>
+        this.act(this.registry.get(provider), claimed, attempt),
       );
-      await this.store.finishTarget(taskId, provider, result);
+      await this.store.finishTarget(taskId, provider, claimed.fence, {
+        ...result,
+        warnings: attempt.warnings,
+      });
       return { kind: 'done' };
     } catch (e) {
-      return this.onFailure(claimed, asDirectoryError(e), config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+      if (e instanceof MustWait) {
+        await this.store.releaseClaim(claimed.fence);
+        return { kind: 'wait', waitMs: WAIT_MS + Math.floor(Math.random() * WAIT_MS), reason: e.reason };
+      }
+      if (e instanceof AttemptStoppedError) {
+        await this.store.finishTarget(taskId, provider, claimed.fence, {
+          status: 'skipped',
+          outcome: e.reason,
+        });
+        return { kind: 'done' };
+      }
+      if (e instanceof ClaimLostError) {
+        this.logger.info('attempt lost its claim; a newer attempt owns the target', { taskId, provider });
+        return { kind: 'done' };
+      }
+      return this.onFailure(
+        claimed,
+        attempt,
+        asDirectoryError(e),
+        config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      );
     }
   }
 
   private async act(
     adapter: DirectoryAdapter,
-    { task, target, disableTarget }: ClaimedTarget,
+    claimed: ClaimedTarget,
+    attempt: FencedAttempt,
   ): Promise<TargetResult> {
+    const { task, target, fence } = claimed;
     const disabling = task.action === 'disableAccount';
     // An Enable acts on the very object its Disable changed, found again by its stable reference.
-    const ref = disabling ? task.account : (target.objectRef ?? disableTarget?.objectRef);
+    const ref = disabling ? task.account : target.objectRef;
     if (!ref) {
       return failed(
         'missingObjectReference',
@@ -66,6 +113,7 @@ export class TargetRunner implements TargetJobHandler {
       );
     }
     const account = await adapter.resolve(parseAccountIdentifier(ref));
+    attempt.signal.throwIfAborted();
     if (!account) {
       return disabling
         ? { status: 'skipped', outcome: 'notFound' }
@@ -74,35 +122,97 @@ export class TargetRunner implements TargetJobHandler {
             `The account the Disable task changed (${target.objectId ?? ref}) is no longer in this directory.`,
           );
     }
-    const found = {
-      objectId: account.objectId,
-      objectRef: account.objectRef,
-      identifierKeys: account.identifiers.map(normaliseKey),
-    };
-    if (account.managedElsewhere) return { status: 'skipped', outcome: 'managedElsewhere', ...found };
+    const found = { objectId: account.objectId, objectRef: account.objectRef };
+    await this.store.recordResolution(fence, {
+      taskId: task.id,
+      provider: target.provider,
+      ...found,
+      identifierKeys: keysOfIdentifiers(account.identifiers),
+    });
+    if (disabling && account.protectedReason) {
+      return {
+        ...failed('protectedAccount', `Never disabled: ${account.protectedReason}. Nothing was changed.`),
+        ...found,
+      };
+    }
 
-    const priorState = target.priorState ?? stateOf(account);
-    await this.store.recordResolution(target, { ...found, priorState });
+    const lock = await this.store.acquireObjectLock(fence, {
+      provider: target.provider,
+      objectRef: account.objectRef,
+      leaseMs: this.leaseMs(target.provider),
+      action: task.action,
+      taskId: task.id,
+      taskSeq: task.seq,
+    });
+    if (lock === 'busy') throw new MustWait(`another task is acting on ${account.objectId}`);
+    if (lock === 'superseded') return { status: 'skipped', outcome: 'superseded', ...found };
+
+    if (disabling && account.syncedFromOnPremises)
+      return this.disableSynced(adapter, claimed, attempt, account);
 
     let outcome: TargetOutcome;
     if (disabling) {
-      const done = await adapter.disable(account);
-      // Seen enabled before this task first acted: "already disabled" now means an earlier attempt of ours
-      // got through before the worker died; the account was enabled before the incident.
-      outcome = done === 'alreadyDisabled' && priorState === 'enabled' ? 'disabled' : done;
+      const done = await adapter.disable(account, attempt);
+      // "Already disabled" after this target recorded "enabled" means an earlier attempt's write got through
+      // before it died or timed out: the account was enabled before the incident.
+      const prior = done === 'alreadyDisabled' ? await attempt.observe('disabled') : attempt.prior;
+      outcome = done === 'alreadyDisabled' && prior === 'enabled' ? 'disabled' : done;
     } else {
-      const done = await adapter.enable(account);
-      outcome = done === 'alreadyEnabled' && priorState === 'disabled' ? 'enabled' : done;
+      const done = await adapter.enable(account, attempt);
+      const prior = done === 'alreadyEnabled' ? await attempt.observe('enabled') : attempt.prior;
+      outcome = done === 'alreadyEnabled' && prior === 'disabled' ? 'enabled' : done;
     }
     return { status: 'succeeded', outcome, ...found };
   }
 
+  /**
+   * CONTRACT §9, an Entra user synced from on-premises: its enabled flag is overwritten by the next sync, so
+   * the change belongs to the AD provider that holds it. Its sessions are revoked in any case; the target is
+   * `managedElsewhere` only when an AD target of this task resolved that very object, otherwise it fails and
+   * names the domain to configure, so that a task never reads successful while the account stays usable.
+   */
+  private async disableSynced(
+    adapter: DirectoryAdapter,
+    { task, target }: ClaimedTarget,
+    attempt: FencedAttempt,
+    account: ResolvedAccount,
+  ): Promise<TargetResult> {
+    const synced = account.syncedFromOnPremises as { sid: string | null; domain: string | null };
+    const found = { objectId: account.objectId, objectRef: account.objectRef };
+    const ownership = synced.sid
+      ? await this.store.activeDirectoryOwnership(task.id, matchKeys(parseAccountIdentifier(synced.sid))[0])
+      : 'absent';
+    if (ownership === 'pending') throw new MustWait('waiting for the Active Directory target to resolve');
+    if (!adapter.revokeSessions) throw new Error(`provider ${target.provider} cannot revoke sessions`);
+    await adapter.revokeSessions(account, attempt);
+    if (ownership === 'resolved')
+      return { status: 'skipped', outcome: 'managedElsewhere', ...found, notAChange: true };
+    const domain = synced.domain ?? 'its on-premises domain';
+    return {
+      status: 'failed',
+      outcome: null,
+      ...found,
+      notAChange: true,
+      error: {
+        code: 'onPremisesManaged',
+        message:
+          `The user is synced from on-premises Active Directory (${domain}); its sign-in sessions were revoked, ` +
+          `but it stays enabled until it is disabled there. Configure an activeDirectory provider for ${domain}.`,
+      },
+    };
+  }
+
+  private leaseMs(provider: string): number {
+    return (this.registry.config(provider).timeoutMs ?? DEFAULT_TIMEOUT_MS) + LEASE_MARGIN_MS;
+  }
+
   private async onFailure(
     claimed: ClaimedTarget,
+    attempt: FencedAttempt,
     err: DirectoryError,
     maxAttempts: number,
   ): Promise<TargetVerdict> {
-    const { task, target } = claimed;
+    const { task, target, fence } = claimed;
     const attempts = target.attempts;
     const error = { code: err.code, message: err.message };
     const log = { taskId: task.id, provider: target.provider, attempts, error };
@@ -110,11 +220,16 @@ export class TargetRunner implements TargetJobHandler {
     const cap = rateLimited ? maxAttempts * RATE_LIMIT_ATTEMPT_FACTOR : maxAttempts;
     if (!err.transient || attempts >= cap) {
       this.logger.warn('target failed', log);
-      await this.store.finishTarget(task.id, target.provider, { status: 'failed', outcome: null, error });
+      await this.store.finishTarget(task.id, target.provider, fence, {
+        status: 'failed',
+        outcome: null,
+        error,
+        warnings: attempt.warnings,
+      });
       return { kind: 'done' };
     }
     this.logger.info('target will be retried', log);
-    await this.store.recordRetry(target.id, error, err.retryAfterMs ?? null);
+    await this.store.recordRetry(fence, error, err.retryAfterMs ?? null);
     return rateLimited
       ? { kind: 'rateLimited', waitMs: err.retryAfterMs as number, message: err.message }
       : { kind: 'retry', message: err.message };
@@ -125,8 +240,8 @@ function failed(code: string, message: string): TargetResult {
   return { status: 'failed', outcome: null, error: { code, message } };
 }
 
-function stateOf(account: ResolvedAccount): 'enabled' | 'disabled' | null {
-  return account.disabled === undefined ? null : account.disabled ? 'disabled' : 'enabled';
+function notConfigured(provider: string): TargetResult {
+  return failed('providerNotConfigured', `Provider ${provider} is no longer configured.`);
 }
 
 /** Anything an adapter did not classify is retried: a bug or an unknown condition must not pass as final. */
@@ -136,17 +251,27 @@ function asDirectoryError(e: unknown): DirectoryError {
   return transientError('internalError', message);
 }
 
-async function withTimeout<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+/**
+ * Races the attempt against its time-out. On time-out the attempt is aborted, so the adapter call that is still
+ * running cannot pass its next `beforeWrite`: it may finish a request already on the wire, never start a write.
+ */
+async function withTimeout<T>(ms: number, attempt: FencedAttempt, fn: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(transientError(DirectoryErrorCodes.timeout, `The directory did not answer within ${ms} ms.`)),
-      ms,
-    );
+    timer = setTimeout(() => {
+      const err = transientError(
+        DirectoryErrorCodes.timeout,
+        `The directory did not answer within ${ms} ms.`,
+      );
+      attempt.abort(err);
+      reject(err);
+    }, ms);
   });
+  const work = fn();
+  // The losing promise of the race must not surface as an unhandled rejection.
+  work.catch(() => undefined);
   try {
-    return await Promise.race([fn(), timeout]);
+    return await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
   }

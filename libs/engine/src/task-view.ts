@@ -9,6 +9,8 @@ export interface TargetView {
   objectId: string | null;
   attempts: number;
   error: { code: string; message: string } | null;
+  /** Follow-ups that failed after the change landed (e.g. sessions not revoked); the target still succeeded. */
+  warnings: Array<{ code: string; message: string }>;
   startedAt: string | null;
   finishedAt: string | null;
 }
@@ -40,6 +42,7 @@ export function toTargetView(t: TaskTargetEntity): TargetView {
     objectId: t.objectId,
     attempts: t.attempts,
     error: t.errorCode ? { code: t.errorCode, message: t.errorMessage ?? '' } : null,
+    warnings: t.warnings ?? [],
     startedAt: iso(t.startedAt),
     finishedAt: iso(t.finishedAt),
   };

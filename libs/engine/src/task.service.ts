@@ -3,6 +3,7 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 import {
   AccountIdentifier,
   badRequest,
+  conflict,
   DomainError,
   matchKeys,
   notFound,
@@ -107,8 +108,30 @@ export class TaskService {
       createdBy,
       identifierKeys: matchKeys(account),
       disableTaskId,
+      configuredProviders: this.config.providers.map((p) => p.id),
     });
     return this.afterCreate(id);
+  }
+
+  /**
+   * CONTRACT §4.1 cancel: targets not yet acting end `skipped/cancelled`; one already writing finishes, so the
+   * directory is never left half-changed by a cancel. The task rolls up as usual.
+   */
+  async cancelTask(id: string, actor: string): Promise<TaskView> {
+    const cancelled = UUID.test(id) ? await this.store.cancelTask(id, actor) : null;
+    if (cancelled === null) throw notFound('taskNotFound', `No task with id ${id}.`);
+    if (!cancelled) {
+      const task = await this.findEntity(id);
+      throw conflict(
+        'taskEnded',
+        `Task ${id} has already ended as ${task.status}; it can no longer be cancelled.`,
+        {
+          taskId: id,
+          status: task.status,
+        },
+      );
+    }
+    return this.getTask(id);
   }
 
   async getTask(id: string): Promise<TaskView> {

@@ -77,6 +77,18 @@ export class TasksController {
     return located(res, await this.tasks.createEnableFromDisableTask(id, b, creator(req)));
   }
 
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @RequireScope('tasks:write')
+  @ApiOperation({
+    summary: 'Cancel a task: targets not yet acting end skipped (cancelled); ones already writing finish.',
+  })
+  @ApiResponse({ status: 200, description: 'The task after the cancel (it may still be inProgress).' })
+  @ApiResponse({ status: 409, description: 'taskEnded: the task had already ended.' })
+  cancel(@Param('id') id: string, @Req() req: AuthenticatedRequest): Promise<TaskView> {
+    return this.tasks.cancelTask(id, creator(req));
+  }
+
   @Get(':id')
   @RequireScope('tasks:read')
   @ApiOperation({ summary: 'One task with its per-directory targets.' })

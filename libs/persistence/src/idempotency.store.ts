@@ -20,13 +20,19 @@ export type IdempotencyClaim =
 @Injectable()
 export class IdempotencyStore {
   static readonly TTL_HOURS = 24;
+  /**
+   * A claim is a lease: creating a task takes well under a second, so a claim still `inProgress` after this
+   * long belongs to a request whose process died; the key is free again rather than stuck for 24 hours.
+   */
+  static readonly CLAIM_LEASE_SECONDS = 60;
 
   constructor(private readonly dataSource: DataSource) {}
 
   async claim(apiKeyName: string, key: string, requestHash: string): Promise<IdempotencyClaim> {
     await this.dataSource.query(
-      `DELETE FROM idempotency_keys WHERE api_key_name = $1 AND key = $2 AND expires_at < now()`,
-      [apiKeyName, key],
+      `DELETE FROM idempotency_keys WHERE api_key_name = $1 AND key = $2
+          AND (expires_at < now() OR (state = 'inProgress' AND created_at < now() - ($3 || ' seconds')::interval))`,
+      [apiKeyName, key, String(IdempotencyStore.CLAIM_LEASE_SECONDS)],
     );
     const inserted: unknown[] = await this.dataSource.query(
       `INSERT INTO idempotency_keys (api_key_name, key, request_hash, state, expires_at)

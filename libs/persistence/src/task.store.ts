@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import {
-  chooseDisableTaskToReverse,
+  AccountState,
+  assertNoTaskInProgress,
   conflict,
-  DisableTaskFacts,
-  planEnableTargets,
+  DisableRecord,
+  planEnable,
   ProviderKind,
+  RelatedTask,
   rollUp,
   TargetOutcome,
   TargetStatus,
@@ -19,7 +21,7 @@ export interface NewTask {
   description: string | null;
   createdBy: string;
   callbackUrl: string | null;
-  /** Keys (see matchKeys) under which the requested identifier is recorded. */
+  /** Kind-prefixed keys (see matchKeys) under which the requested identifier is recorded. */
   identifierKeys: string[];
 }
 
@@ -28,11 +30,23 @@ export interface NewDisableTask extends NewTask {
   targets: Array<{ provider: string; kind: ProviderKind }>;
 }
 
+export interface NewEnableTask extends NewTask {
+  /** The analyst's "Enable from this Disable task" flow; otherwise the account is found by its keys. */
+  disableTaskId?: string;
+  /** Providers configured now: a planned target in any other one fails at once (providerNotConfigured). */
+  configuredProviders: readonly string[];
+}
+
+/** The attempt that owns a target: every write it makes names its claim generation (a fencing token). */
+export interface Fence {
+  targetId: string;
+  generation: number;
+}
+
 export interface ClaimedTarget {
   target: TaskTargetEntity;
   task: TaskEntity;
-  /** For an Enable task: the target of the Disable task it reverses, for the same provider. */
-  disableTarget: TaskTargetEntity | null;
+  fence: Fence;
 }
 
 export interface TargetResult {
@@ -41,8 +55,12 @@ export interface TargetResult {
   objectId?: string | null;
   objectRef?: string | null;
   error?: { code: string; message: string } | null;
-  /** Identifiers the directory knows the account by, recorded for matching later Enable requests. */
-  identifierKeys?: string[];
+  warnings?: Array<{ code: string; message: string }>;
+  /**
+   * The state recorded before a write does not make this target a change to reverse (an Entra user synced from
+   * on-premises whose sessions alone were revoked: its enabled flag was never ours to change).
+   */
+  notAChange?: boolean;
 }
 
 export interface TaskListFilter {
@@ -56,18 +74,48 @@ export interface TaskListFilter {
   cursor?: { createdAt: Date; id: string };
 }
 
+/** The attempt's claim went to a newer attempt (or the target finished): it must not write anything more. */
+export class ClaimLostError extends Error {
+  constructor(readonly targetId: string) {
+    super(`target ${targetId}: this attempt no longer owns the target`);
+    this.name = 'ClaimLostError';
+  }
+}
+
+/** Someone asked the running attempt to stop (a newer Disable superseded it, or the task was cancelled). */
+export class AttemptStoppedError extends Error {
+  constructor(readonly reason: 'superseded' | 'cancelled') {
+    super(`the target was ${reason} before this write`);
+    this.name = 'AttemptStoppedError';
+  }
+}
+
+export type ObjectLockResult = 'acquired' | 'busy' | 'superseded';
+
 const PG_UNIQUE_VIOLATION = '23505';
+/** Any constant, the same in every process; serialises task creation (see createDisableTask). */
+const TASK_CREATION_LOCK_KEY = 727_100_002;
 
 /**
  * Every write of task state goes through here, each in one transaction, so that PostgreSQL stays the one
  * source of truth and the queue only ever carries copies of what it knows.
+ *
+ * CONTRACT §4.1 lives here in three mechanisms: task creation is serialised (so "the last accepted task" is
+ * well defined and its checks see every earlier task), a lease row per directory object lets one target act
+ * on it at a time, and every write of an attempt is fenced by its claim generation.
  */
 @Injectable()
 export class TaskStore {
   constructor(private readonly dataSource: DataSource) {}
 
+  /**
+   * A Disable is always accepted (CONTRACT §4.1). In the same transaction it supersedes every Enable of the
+   * account still in progress: targets not yet acting end `skipped/superseded`, running ones are asked to stop
+   * before their next write (and where one already re-enabled the account, this Disable disables it again).
+   */
   async createDisableTask(input: NewDisableTask): Promise<string> {
     return this.dataSource.transaction(async (m) => {
+      await this.lockTaskCreation(m);
       const task = await this.insertTask(m, 'disableAccount', null, input);
       for (const t of input.targets) {
         await m.insert(TaskTargetEntity, {
@@ -82,67 +130,85 @@ export class TaskStore {
         action: 'disableAccount',
         providers: input.targets.map((t) => t.provider),
       });
+      const enables: Array<{ id: string }> = await m.query(
+        `SELECT DISTINCT t.id FROM tasks t JOIN account_identifiers i ON i.task_id = t.id
+          WHERE t.action = 'enableAccount' AND t.status = 'inProgress' AND i.key = ANY($1)`,
+        [input.identifierKeys],
+      );
+      for (const e of enables) await this.supersede(m, e.id, null, task.id);
       if (input.targets.length === 0) await this.rollUpTask(m, task.id, 'disableAccount', input.createdBy);
       return task.id;
     });
   }
 
   /**
-   * Creates an Enable task for the account named by `identifierKeys` (or for the given Disable task). The
-   * candidate Disable tasks are locked first, so two requests racing for one account are serialised here,
-   * and the partial unique index `tasks_one_enable_in_progress` backs the rule up inside the database.
+   * Creates an Enable task for the account named by `identifierKeys` (or for the given Disable task), after
+   * the checks of CONTRACT §4.1: no Disable or Enable of the account in progress, and a plan that restores,
+   * per directory object, the state before the earliest unreversed Disable.
    */
-  async createEnableTask(input: NewTask & { disableTaskId?: string }): Promise<string> {
+  async createEnableTask(input: NewEnableTask): Promise<string> {
     try {
       return await this.dataSource.transaction(async (m) => {
-        const candidateIds = input.disableTaskId
+        await this.lockTaskCreation(m);
+        const direct = input.disableTaskId
           ? [input.disableTaskId]
-          : await this.disableTasksMatching(m, input.identifierKeys);
-        const candidates = await this.lockDisableFacts(m, candidateIds);
-        const chosen = chooseDisableTaskToReverse(candidates);
-        const planned = planEnableTargets(chosen);
+          : await this.tasksWithKeys(m, input.identifierKeys);
+        const directKeys = await this.keysOf(m, direct);
+        assertNoTaskInProgress(await this.relatedInProgress(m, direct, directKeys));
 
-        const task = await this.insertTask(m, 'enableAccount', chosen.id, input);
+        const records = await this.unreversedRecords(m, direct);
+        const sameObjectRunning = await this.disablesInProgressOn(m, records);
+        assertNoTaskInProgress(sameObjectRunning);
+        const everDisabled = (await this.endedDisables(m, direct)) > 0;
+        const plan = planEnable(records, everDisabled);
+
+        const task = await this.insertTask(m, 'enableAccount', plan.disableTaskId, input);
         const now = new Date();
-        for (const p of planned) {
-          await m.insert(TaskTargetEntity, {
-            taskId: task.id,
-            provider: p.provider,
-            kind: p.kind,
-            status: p.status,
-            outcome: p.outcome,
-            objectId: p.objectId,
-            objectRef: p.objectRef,
-            finishedAt: p.status === 'skipped' ? now : null,
-          });
+        for (const p of plan.targets) {
+          const configured = input.configuredProviders.includes(p.provider);
+          const status: TargetStatus = !configured ? 'failed' : p.status;
+          const [row]: Array<{ id: string }> = await m.query(
+            `INSERT INTO task_targets (task_id, provider, kind, status, outcome, object_id, object_ref, reverses,
+                                       error_code, error_message, finished_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+            [
+              task.id,
+              p.provider,
+              p.kind,
+              status,
+              configured ? p.outcome : null,
+              p.objectId,
+              p.objectRef,
+              p.reverses,
+              configured ? null : 'providerNotConfigured',
+              configured ? null : `Provider ${p.provider} is no longer configured.`,
+              status === 'pending' ? null : now,
+            ],
+          );
+          // Leaving the account disabled as it was before the incident is the reversal, done now.
+          if (configured && p.outcome === 'leftDisabled') await this.markReversed(m, row.id, p.reverses);
         }
+        const disableKeys = await this.keysOf(m, [...new Set(records.map((r) => r.disableTaskId))]);
         await this.recordIdentifiers(m, task.id, input.identifierKeys, 'requested');
+        // A later Disable by any name the reversed Disables knew the account by must find this Enable.
+        await this.recordIdentifiers(m, task.id, disableKeys, 'reversed');
         await this.appendEvent(m, task.id, 'task.created', null, 'inProgress', input.createdBy, {
           action: 'enableAccount',
-          disableTaskId: chosen.id,
-          providers: planned.map((p) => p.provider),
+          disableTaskId: plan.disableTaskId,
+          providers: plan.targets.map((p) => p.provider),
         });
-        if (!planned.some((p) => p.status === 'pending'))
+        if (
+          !plan.targets.some((p) => p.status === 'pending' && input.configuredProviders.includes(p.provider))
+        )
           await this.rollUpTask(m, task.id, 'enableAccount', input.createdBy);
         return task.id;
       });
     } catch (e) {
       if ((e as { code?: string }).code === PG_UNIQUE_VIOLATION) {
-        // Lost the race to a concurrent request for the same account: report its task, as the rule asks.
-        const ids = input.disableTaskId
-          ? [input.disableTaskId]
-          : await this.disableTasksMatching(this.dataSource.manager, input.identifierKeys);
-        const [running]: Array<{ id: string }> = await this.dataSource.query(
-          `SELECT id FROM tasks WHERE action = 'enableAccount' AND status = 'inProgress' AND disable_task_id = ANY($1)
-            ORDER BY created_at DESC LIMIT 1`,
-          [ids],
-        );
+        // Backstop only: creation is serialised, so the partial unique index should never fire.
         throw conflict(
           'taskInProgress',
           'An Enable User Account task for this account is already in progress.',
-          {
-            taskId: running?.id ?? null,
-          },
         );
       }
       throw e;
@@ -198,67 +264,187 @@ export class TaskStore {
   }
 
   /**
-   * Marks a target running and counts the attempt. Returns null when the target has already finished (the
-   * job is a stale copy, e.g. re-queued after a Redis restart), which makes every job safe to run twice.
+   * Marks a target running, counts the attempt and takes a new claim generation, which fences off any older
+   * attempt still running somewhere (timed out, or on a worker that was thought dead). Returns null when the
+   * target has already finished (the job is a stale copy) or was stopped before it could act.
    */
   async claimTarget(taskId: string, provider: string): Promise<ClaimedTarget | null> {
     return this.dataSource.transaction(async (m) => {
-      const rows: Array<{ id: string }> = await m.query(
-        `UPDATE task_targets SET status = 'running', attempts = attempts + 1,
-                started_at = COALESCE(started_at, now()), updated_at = now()
-          WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
-          RETURNING id`,
-        [taskId, provider],
+      const rows: Array<{
+        id: string;
+        claim_generation: number;
+        stop_reason: 'superseded' | 'cancelled' | null;
+      }> = firstRows(
+        await m.query(
+          `UPDATE task_targets SET status = 'running', attempts = attempts + 1, claim_generation = claim_generation + 1,
+                    started_at = COALESCE(started_at, now()), updated_at = now()
+              WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
+              RETURNING id, claim_generation, stop_reason`,
+          [taskId, provider],
+        ),
       );
-      const updated = firstRow(rows);
+      const updated = rows[0];
       if (!updated) return null;
+      const fence = { targetId: updated.id, generation: updated.claim_generation };
+      if (updated.stop_reason) {
+        await this.finishInTransaction(m, taskId, provider, fence, {
+          status: 'skipped',
+          outcome: updated.stop_reason,
+        });
+        return null;
+      }
       const target = await m.findOneByOrFail(TaskTargetEntity, { id: updated.id });
       const task = await m.findOneByOrFail(TaskEntity, { id: taskId });
-      const disableTarget = task.disableTaskId
-        ? await m.findOneBy(TaskTargetEntity, { taskId: task.disableTaskId, provider })
-        : null;
       if (target.attempts === 1) {
         await this.appendEvent(m, taskId, 'task.targetUpdated', provider, 'running', 'worker', {
           attempt: 1,
         });
       }
-      return { target, task, disableTarget };
+      return { target, task, fence };
     });
   }
 
-  /** Remembers what resolve() found before the directory is changed (see TaskTargetEntity.priorState). */
+  /** Gives the target back untouched (its object is busy): pending again, and the attempt not counted. */
+  async releaseClaim(fence: Fence): Promise<void> {
+    await this.dataSource.transaction(async (m) => {
+      await m.query(
+        `UPDATE task_targets SET status = 'pending', attempts = GREATEST(attempts - 1, 0), updated_at = now()
+          WHERE id = $1 AND claim_generation = $2 AND status = 'running'`,
+        [fence.targetId, fence.generation],
+      );
+      await this.releaseObjectLock(m, fence);
+    });
+  }
+
+  /** Remembers which object resolve() found, and the names it goes by, for later Enable requests. */
   async recordResolution(
-    target: Pick<TaskTargetEntity, 'id' | 'taskId' | 'provider'>,
+    fence: Fence,
     found: {
+      taskId: string;
+      provider: string;
       objectId: string;
       objectRef: string;
-      priorState: 'enabled' | 'disabled' | null;
       identifierKeys: string[];
     },
   ): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      await m.query(
-        `UPDATE task_targets SET object_id = $2, object_ref = $3, prior_state = COALESCE(prior_state, $4), updated_at = now()
-          WHERE id = $1`,
-        [target.id, found.objectId, found.objectRef, found.priorState],
+      const rows = firstRows(
+        await m.query(
+          `UPDATE task_targets SET object_id = $3, object_ref = $4, updated_at = now()
+            WHERE id = $1 AND claim_generation = $2 AND status = 'running' RETURNING id`,
+          [fence.targetId, fence.generation, found.objectId, found.objectRef],
+        ),
       );
-      await this.recordIdentifiers(m, target.taskId, found.identifierKeys, target.provider);
+      if (rows.length === 0) throw new ClaimLostError(fence.targetId);
+      await this.recordIdentifiers(m, found.taskId, found.identifierKeys, found.provider);
     });
+  }
+
+  /**
+   * Takes the lease on one directory object for this attempt (CONTRACT §4.1: two targets never act on one
+   * object at once). A lease left by a killed worker expires; the same target's newer attempt takes it over at
+   * once. A Disable taking the object supersedes older Enables of it; an Enable finds itself superseded when a
+   * Disable of the object was accepted after it or is still unfinished.
+   */
+  async acquireObjectLock(
+    fence: Fence,
+    lock: {
+      provider: string;
+      objectRef: string;
+      leaseMs: number;
+      action: TaskAction;
+      taskId: string;
+      taskSeq: string;
+    },
+  ): Promise<ObjectLockResult> {
+    return this.dataSource.transaction(async (m) => {
+      const got: unknown[] = await m.query(
+        `INSERT INTO object_locks (provider, object_ref, target_id, generation, expires_at)
+         VALUES ($1, $2, $3, $4, now() + ($5 || ' milliseconds')::interval)
+         ON CONFLICT (provider, object_ref) DO UPDATE
+           SET target_id = EXCLUDED.target_id, generation = EXCLUDED.generation, expires_at = EXCLUDED.expires_at
+         WHERE object_locks.target_id = EXCLUDED.target_id OR object_locks.expires_at < now()
+         RETURNING 1`,
+        [lock.provider, lock.objectRef, fence.targetId, fence.generation, String(lock.leaseMs)],
+      );
+      if (got.length === 0) return 'busy';
+      const mine: unknown[] = await m.query(
+        `SELECT 1 FROM task_targets WHERE id = $1 AND claim_generation = $2 AND status = 'running'`,
+        [fence.targetId, fence.generation],
+      );
+      if (mine.length === 0) throw new ClaimLostError(fence.targetId);
+
+      if (lock.action === 'disableAccount') {
+        const older: Array<{ task_id: string }> = await m.query(
+          `SELECT DISTINCT x.task_id FROM task_targets x JOIN tasks t ON t.id = x.task_id
+            WHERE t.action = 'enableAccount' AND x.provider = $1 AND x.object_ref = $2
+              AND x.status IN ('pending', 'running') AND t.seq < $3`,
+          [lock.provider, lock.objectRef, lock.taskSeq],
+        );
+        for (const o of older) await this.supersede(m, o.task_id, lock.provider, lock.taskId);
+        return 'acquired';
+      }
+      const disables: unknown[] = await m.query(
+        `SELECT 1 FROM task_targets x JOIN tasks t ON t.id = x.task_id
+          WHERE t.action = 'disableAccount' AND x.provider = $1 AND x.object_ref = $2
+            AND (t.seq > $3 OR x.status IN ('pending', 'running')) LIMIT 1`,
+        [lock.provider, lock.objectRef, lock.taskSeq],
+      );
+      return disables.length > 0 ? 'superseded' : 'acquired';
+    });
+  }
+
+  /**
+   * The fence every directory write passes (AttemptGuard.beforeWrite): this attempt still owns the claim and
+   * the object's lease (extended here), and nobody asked it to stop. Records the state read before the write
+   * (once: the first attempt's reading wins) and when this target first reached the object. Returns the
+   * recorded prior state.
+   */
+  async fenceWrite(fence: Fence, stateBefore: AccountState, leaseMs: number): Promise<AccountState> {
+    const rows: Array<{ prior_state: AccountState }> = firstRows(
+      await this.dataSource.query(
+        `WITH lease AS (
+           UPDATE object_locks SET expires_at = now() + ($3 || ' milliseconds')::interval
+            WHERE target_id = $1 AND generation = $2 RETURNING 1)
+         UPDATE task_targets
+            SET prior_state = COALESCE(prior_state, $4),
+                acted_seq = COALESCE(acted_seq, nextval('target_acted_seq')), updated_at = now()
+          WHERE id = $1 AND claim_generation = $2 AND status = 'running' AND stop_reason IS NULL
+            AND EXISTS (SELECT 1 FROM lease)
+          RETURNING prior_state`,
+        [fence.targetId, fence.generation, String(leaseMs), stateBefore],
+      ),
+    );
+    if (rows[0]) return rows[0].prior_state;
+    const [why]: Array<{
+      stop_reason: 'superseded' | 'cancelled' | null;
+      claim_generation: number;
+      status: string;
+    }> = await this.dataSource.query(
+      `SELECT stop_reason, claim_generation, status FROM task_targets WHERE id = $1`,
+      [fence.targetId],
+    );
+    if (why && why.stop_reason && why.claim_generation === fence.generation && why.status === 'running')
+      throw new AttemptStoppedError(why.stop_reason);
+    throw new ClaimLostError(fence.targetId);
   }
 
   /** A transient failure that will be retried: the target goes back to pending with the error kept. */
   async recordRetry(
-    targetId: string,
+    fence: Fence,
     error: { code: string; message: string },
     retryInMs: number | null,
   ): Promise<void> {
     await this.dataSource.transaction(async (m) => {
-      const rows: Array<{ task_id: string; provider: string; attempts: number }> = await m.query(
-        `UPDATE task_targets SET status = 'pending', error_code = $2, error_message = $3, updated_at = now()
-          WHERE id = $1 AND status = 'running' RETURNING task_id, provider, attempts`,
-        [targetId, error.code, error.message],
+      const rows: Array<{ task_id: string; provider: string; attempts: number }> = firstRows(
+        await m.query(
+          `UPDATE task_targets SET status = 'pending', error_code = $3, error_message = $4, updated_at = now()
+            WHERE id = $1 AND claim_generation = $2 AND status = 'running' RETURNING task_id, provider, attempts`,
+          [fence.targetId, fence.generation, error.code, error.message],
+        ),
       );
-      const row = firstRow(rows);
+      await this.releaseObjectLock(m, fence);
+      const row = rows[0];
       if (row) {
         await this.appendEvent(m, row.task_id, 'task.targetUpdated', row.provider, 'pending', 'worker', {
           attempt: row.attempts,
@@ -271,43 +457,70 @@ export class TaskStore {
 
   /**
    * Finishes one target and rolls the task up, atomically and exactly once: the UPDATE only matches an
-   * unfinished target, and the task row is locked first so that concurrent finishers see each other's
-   * results. Returns false when the target had already finished.
+   * unfinished target owned by this attempt (`fence`; null for the engine's own decisions, such as a removed
+   * provider). Returns false when the target had already finished or the claim was lost.
    */
-  async finishTarget(taskId: string, provider: string, result: TargetResult): Promise<boolean> {
+  async finishTarget(
+    taskId: string,
+    provider: string,
+    fence: Fence | null,
+    result: TargetResult,
+  ): Promise<boolean> {
+    return this.dataSource.transaction((m) => this.finishInTransaction(m, taskId, provider, fence, result));
+  }
+
+  /**
+   * CONTRACT §4.1 cancel: targets not yet acting end `skipped/cancelled`; a running one that has not written
+   * yet is stopped before its first write; one already writing finishes. Null when the task does not exist;
+   * false when it had already ended.
+   */
+  async cancelTask(taskId: string, actor: string): Promise<boolean | null> {
     return this.dataSource.transaction(async (m) => {
-      // Locked first, so that concurrent finishers of this task's targets see each other's results.
       const [task]: Array<{ action: TaskAction; status: TaskStatus }> = await m.query(
         `SELECT action, status FROM tasks WHERE id = $1 FOR NO KEY UPDATE`,
         [taskId],
       );
-      const rows: Array<{ id: string }> = await m.query(
-        `UPDATE task_targets
-            SET status = $3, outcome = $4, object_id = COALESCE($5, object_id), object_ref = COALESCE($6, object_ref),
-                error_code = $7, error_message = $8, finished_at = now(), updated_at = now()
-          WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
-          RETURNING id`,
-        [
-          taskId,
-          provider,
-          result.status,
-          result.outcome,
-          result.objectId ?? null,
-          result.objectRef ?? null,
-          result.error?.code ?? null,
-          result.error?.message ?? null,
-        ],
+      if (!task) return null;
+      if (task.status !== 'inProgress') return false;
+      const stopped: Array<{ provider: string }> = firstRows(
+        await m.query(
+          `UPDATE task_targets SET status = 'skipped', outcome = 'cancelled', finished_at = now(), updated_at = now()
+            WHERE task_id = $1 AND status = 'pending' RETURNING provider`,
+          [taskId],
+        ),
       );
-      if (!firstRow(rows)) return false;
-      if (result.identifierKeys?.length)
-        await this.recordIdentifiers(m, taskId, result.identifierKeys, provider);
-      await this.appendEvent(m, taskId, 'task.targetUpdated', provider, result.status, 'worker', {
-        outcome: result.outcome,
-        error: result.error ?? null,
-      });
-      if (task.status === 'inProgress') await this.rollUpTask(m, taskId, task.action, 'worker');
+      for (const s of stopped) {
+        await this.appendEvent(m, taskId, 'task.targetUpdated', s.provider, 'skipped', actor, {
+          outcome: 'cancelled',
+        });
+      }
+      await m.query(
+        `UPDATE task_targets SET stop_reason = 'cancelled', updated_at = now()
+          WHERE task_id = $1 AND status = 'running' AND acted_seq IS NULL AND stop_reason IS NULL`,
+        [taskId],
+      );
+      await this.rollUpTask(m, taskId, task.action, actor);
       return true;
     });
+  }
+
+  /**
+   * Whether an Active Directory target of this task resolved the object with this SID (an Entra user synced
+   * from it is then that target's to change): `pending` while an AD target has not resolved yet.
+   */
+  async activeDirectoryOwnership(taskId: string, sidKey: string): Promise<'resolved' | 'pending' | 'absent'> {
+    const rows: Array<{ status: TargetStatus; object_ref: string | null; has: boolean }> =
+      await this.dataSource.query(
+        `SELECT x.status, x.object_ref,
+              EXISTS (SELECT 1 FROM account_identifiers i WHERE i.task_id = x.task_id AND i.source = x.provider
+                        AND i.key = $2) AS has
+         FROM task_targets x WHERE x.task_id = $1 AND x.kind = 'activeDirectory'`,
+        [taskId, sidKey],
+      );
+    if (rows.some((r) => r.has)) return 'resolved';
+    if (rows.some((r) => (r.status === 'pending' || r.status === 'running') && r.object_ref === null))
+      return 'pending';
+    return 'absent';
   }
 
   /** Targets PostgreSQL says are unfinished, for the reconciler to queue again. */
@@ -324,16 +537,146 @@ export class TaskStore {
     return rows.map((r) => ({ taskId: r.task_id, provider: r.provider }));
   }
 
-  async events(
-    taskId: string,
-  ): Promise<Array<{ type: TaskEventType; provider: string | null; status: string; actor: string }>> {
+  /** Unfinished targets of providers that are no longer configured (no worker will ever take them). */
+  async unfinishedTargetsOutside(
+    configured: readonly string[],
+    limit = 1000,
+  ): Promise<Array<{ taskId: string; provider: string }>> {
+    const rows: Array<{ task_id: string; provider: string }> = await this.dataSource.query(
+      `SELECT task_id, provider FROM task_targets
+        WHERE status IN ('pending', 'running') AND NOT (provider = ANY($1)) ORDER BY updated_at LIMIT $2`,
+      [configured, limit],
+    );
+    return rows.map((r) => ({ taskId: r.task_id, provider: r.provider }));
+  }
+
+  async events(taskId: string): Promise<
+    Array<{
+      type: TaskEventType;
+      provider: string | null;
+      status: string;
+      actor: string;
+      detail: Record<string, unknown>;
+    }>
+  > {
     return this.dataSource.query(
-      `SELECT type, provider, status, actor FROM task_events WHERE task_id = $1 ORDER BY id`,
+      `SELECT type, provider, status, actor, detail FROM task_events WHERE task_id = $1 ORDER BY id`,
       [taskId],
     );
   }
 
   // ---- helpers (all run inside the caller's transaction) ----
+
+  /**
+   * Task creation is serialised: its checks (a Disable in progress, one Enable per account, what to restore)
+   * must see every task accepted before, whatever identifier that task was given. Creation is a few short
+   * statements; the directory work, where the time goes, is not serialised by this.
+   */
+  private async lockTaskCreation(m: EntityManager): Promise<void> {
+    await m.query(`SELECT pg_advisory_xact_lock($1)`, [TASK_CREATION_LOCK_KEY]);
+  }
+
+  private async finishInTransaction(
+    m: EntityManager,
+    taskId: string,
+    provider: string,
+    fence: Fence | null,
+    result: TargetResult,
+  ): Promise<boolean> {
+    // Locked first, so that concurrent finishers of this task's targets see each other's results.
+    const [task]: Array<{ action: TaskAction; status: TaskStatus }> = await m.query(
+      `SELECT action, status FROM tasks WHERE id = $1 FOR NO KEY UPDATE`,
+      [taskId],
+    );
+    const rows: Array<{ id: string; reverses: string[] }> = firstRows(
+      await m.query(
+        `UPDATE task_targets
+            SET status = $3, outcome = $4, object_id = COALESCE($5, object_id), object_ref = COALESCE($6, object_ref),
+                error_code = $7, error_message = $8, warnings = $9, finished_at = now(), updated_at = now(),
+                prior_state = CASE WHEN $10 THEN NULL ELSE prior_state END,
+                acted_seq = CASE WHEN $10 THEN NULL ELSE acted_seq END
+          WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
+            AND ($11::int IS NULL OR claim_generation = $11)
+          RETURNING id, reverses`,
+        [
+          taskId,
+          provider,
+          result.status,
+          result.outcome,
+          result.objectId ?? null,
+          result.objectRef ?? null,
+          result.error?.code ?? null,
+          result.error?.message ?? null,
+          JSON.stringify(result.warnings ?? []),
+          result.notAChange ?? false,
+          fence?.generation ?? null,
+        ],
+      ),
+    );
+    const row = rows[0];
+    if (!row) return false;
+    await m.query(`DELETE FROM object_locks WHERE target_id = $1`, [row.id]);
+    if (task.action === 'enableAccount' && result.status === 'succeeded')
+      await this.markReversed(m, row.id, row.reverses);
+    await this.appendEvent(m, taskId, 'task.targetUpdated', provider, result.status, 'worker', {
+      outcome: result.outcome,
+      error: result.error ?? null,
+      ...(result.warnings?.length ? { warnings: result.warnings } : {}),
+    });
+    if (task.status === 'inProgress') await this.rollUpTask(m, taskId, task.action, 'worker');
+    return true;
+  }
+
+  /**
+   * Stops an Enable task's unfinished targets (all, or one provider's): pending ones end `superseded` now,
+   * running ones are asked to stop before their next write.
+   */
+  private async supersede(
+    m: EntityManager,
+    enableTaskId: string,
+    provider: string | null,
+    byTaskId: string,
+  ): Promise<void> {
+    const [task]: Array<{ status: TaskStatus }> = await m.query(
+      `SELECT status FROM tasks WHERE id = $1 FOR NO KEY UPDATE`,
+      [enableTaskId],
+    );
+    if (!task || task.status !== 'inProgress') return;
+    const ended: Array<{ provider: string }> = firstRows(
+      await m.query(
+        `UPDATE task_targets SET status = 'skipped', outcome = 'superseded', finished_at = now(), updated_at = now()
+          WHERE task_id = $1 AND status = 'pending' AND ($2::text IS NULL OR provider = $2) RETURNING provider`,
+        [enableTaskId, provider],
+      ),
+    );
+    for (const e of ended) {
+      await this.appendEvent(m, enableTaskId, 'task.targetUpdated', e.provider, 'skipped', 'engine', {
+        outcome: 'superseded',
+        supersededBy: byTaskId,
+      });
+    }
+    await m.query(
+      `UPDATE task_targets SET stop_reason = 'superseded', updated_at = now()
+        WHERE task_id = $1 AND status = 'running' AND stop_reason IS NULL AND ($2::text IS NULL OR provider = $2)`,
+      [enableTaskId, provider],
+    );
+    await this.rollUpTask(m, enableTaskId, 'enableAccount', 'engine');
+  }
+
+  private async markReversed(m: EntityManager, enableTargetId: string, reverses: string[]): Promise<void> {
+    if (reverses.length === 0) return;
+    await m.query(`UPDATE task_targets SET reversed_by = $1 WHERE id = ANY($2) AND reversed_by IS NULL`, [
+      enableTargetId,
+      reverses,
+    ]);
+  }
+
+  private async releaseObjectLock(m: EntityManager, fence: Fence): Promise<void> {
+    await m.query(`DELETE FROM object_locks WHERE target_id = $1 AND generation = $2`, [
+      fence.targetId,
+      fence.generation,
+    ]);
+  }
 
   private async insertTask(
     m: EntityManager,
@@ -341,9 +684,9 @@ export class TaskStore {
     disableTaskId: string | null,
     input: NewTask,
   ) {
-    const rows: TaskEntity[] = await m.query(
+    const rows: Array<{ id: string; seq: string }> = await m.query(
       `INSERT INTO tasks (action, status, account, description, requested_providers, disable_task_id, created_by, callback_url)
-       VALUES ($1, 'inProgress', $2, $3, $4, $5, $6, $7) RETURNING id`,
+       VALUES ($1, 'inProgress', $2, $3, $4, $5, $6, $7) RETURNING id, seq`,
       [
         action,
         input.account,
@@ -354,55 +697,95 @@ export class TaskStore {
         input.callbackUrl,
       ],
     );
-    return firstRow(rows) as { id: string };
+    return rows[0];
   }
 
-  private async disableTasksMatching(m: EntityManager, keys: string[]): Promise<string[]> {
+  private async tasksWithKeys(m: EntityManager, keys: string[]): Promise<string[]> {
     const rows: Array<{ task_id: string }> = await m.query(
-      `SELECT DISTINCT i.task_id FROM account_identifiers i JOIN tasks t ON t.id = i.task_id
-        WHERE i.key = ANY($1) AND t.action = 'disableAccount'`,
+      `SELECT DISTINCT task_id FROM account_identifiers WHERE key = ANY($1)`,
       [keys],
     );
     return rows.map((r) => r.task_id);
   }
 
-  private async lockDisableFacts(m: EntityManager, ids: string[]): Promise<DisableTaskFacts[]> {
-    if (ids.length === 0) return [];
-    const tasks: Array<{ id: string; status: TaskStatus; created_at: Date; action: TaskAction }> =
-      await m.query(
-        `SELECT id, status, created_at, action FROM tasks WHERE id = ANY($1) ORDER BY id FOR UPDATE`,
-        [ids],
-      );
-    const enables: Array<{ id: string; disable_task_id: string; status: TaskStatus }> = await m.query(
-      `SELECT id, disable_task_id, status FROM tasks
-        WHERE disable_task_id = ANY($1) AND status IN ('inProgress', 'successful') ORDER BY created_at`,
+  private async keysOf(m: EntityManager, taskIds: string[]): Promise<string[]> {
+    if (taskIds.length === 0) return [];
+    const rows: Array<{ key: string }> = await m.query(
+      `SELECT DISTINCT key FROM account_identifiers WHERE task_id = ANY($1)`,
+      [taskIds],
+    );
+    return rows.map((r) => r.key);
+  }
+
+  /**
+   * Tasks in progress for this account: the ones matched directly, and the ones whose requested identifier
+   * is a name a matched task knew the account by (a Disable by bare name that has not resolved yet).
+   */
+  private async relatedInProgress(
+    m: EntityManager,
+    direct: string[],
+    keys: string[],
+  ): Promise<RelatedTask[]> {
+    return m.query(
+      `SELECT id, action, status FROM tasks WHERE status = 'inProgress' AND (id = ANY($1)
+          OR id IN (SELECT task_id FROM account_identifiers WHERE source = 'requested' AND key = ANY($2)))
+        ORDER BY seq`,
+      [direct, keys],
+    );
+  }
+
+  /** Unreversed Disable records of the matched Disable tasks, and of every other Disable on the same objects. */
+  private async unreversedRecords(m: EntityManager, direct: string[]): Promise<DisableRecord[]> {
+    const rows: Array<{
+      id: string;
+      task_id: string;
+      provider: string;
+      kind: ProviderKind;
+      object_id: string | null;
+      object_ref: string;
+      prior_state: AccountState;
+      acted_seq: string;
+    }> = await m.query(
+      `WITH unreversed AS (
+         SELECT x.* FROM task_targets x JOIN tasks t ON t.id = x.task_id
+          WHERE t.action = 'disableAccount' AND t.status <> 'inProgress'
+            AND x.prior_state IS NOT NULL AND x.acted_seq IS NOT NULL AND x.object_ref IS NOT NULL
+            AND x.reversed_by IS NULL)
+       SELECT id, task_id, provider, kind, object_id, object_ref, prior_state, acted_seq FROM unreversed
+        WHERE task_id = ANY($1)
+           OR (provider, object_ref) IN (SELECT provider, object_ref FROM unreversed WHERE task_id = ANY($1))
+        ORDER BY acted_seq`,
+      [direct],
+    );
+    return rows.map((r) => ({
+      targetId: r.id,
+      disableTaskId: r.task_id,
+      provider: r.provider,
+      kind: r.kind,
+      objectId: r.object_id,
+      objectRef: r.object_ref,
+      priorState: r.prior_state,
+      actedSeq: Number(r.acted_seq),
+    }));
+  }
+
+  /** Disable tasks still running on an object the Enable would restore, whatever identifier they were given. */
+  private async disablesInProgressOn(m: EntityManager, records: DisableRecord[]): Promise<RelatedTask[]> {
+    if (records.length === 0) return [];
+    return m.query(
+      `SELECT DISTINCT t.id, t.action, t.status FROM task_targets x JOIN tasks t ON t.id = x.task_id
+        WHERE t.action = 'disableAccount' AND t.status = 'inProgress'
+          AND (x.provider, x.object_ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [records.map((r) => r.provider), records.map((r) => r.objectRef)],
+    );
+  }
+
+  private async endedDisables(m: EntityManager, ids: string[]): Promise<number> {
+    const [row]: Array<{ n: number }> = await m.query(
+      `SELECT count(*)::int AS n FROM tasks WHERE id = ANY($1) AND action = 'disableAccount' AND status <> 'inProgress'`,
       [ids],
     );
-    const targets = await m
-      .getRepository(TaskTargetEntity)
-      .createQueryBuilder('x')
-      .where('x.task_id IN (:...ids)', { ids })
-      .getMany();
-    return tasks
-      .filter((t) => t.action === 'disableAccount')
-      .map((t) => ({
-        id: t.id,
-        status: t.status,
-        createdAt: new Date(t.created_at),
-        reversedBy: enables.find((e) => e.disable_task_id === t.id && e.status === 'successful')?.id ?? null,
-        enableInProgress:
-          enables.find((e) => e.disable_task_id === t.id && e.status === 'inProgress')?.id ?? null,
-        targets: targets
-          .filter((x) => x.taskId === t.id)
-          .map((x) => ({
-            provider: x.provider,
-            kind: x.kind,
-            status: x.status,
-            outcome: x.outcome,
-            objectId: x.objectId,
-            objectRef: x.objectRef,
-          })),
-      }));
+    return row.n;
   }
 
   /**
@@ -415,14 +798,11 @@ export class TaskStore {
     action: TaskAction,
     actor: string,
   ): Promise<void> {
-    const targets: Array<{ status: TargetStatus }> = await m.query(
-      `SELECT status FROM task_targets WHERE task_id = $1`,
+    const targets: Array<{ status: TargetStatus; outcome: TargetOutcome | null }> = await m.query(
+      `SELECT status, outcome FROM task_targets WHERE task_id = $1`,
       [taskId],
     );
-    const result = rollUp(
-      action,
-      targets.map((t) => t.status),
-    );
+    const result = rollUp(action, targets);
     if (result.status === 'inProgress') {
       await m.query(`UPDATE tasks SET updated_at = now() WHERE id = $1`, [taskId]);
       return;
@@ -431,11 +811,14 @@ export class TaskStore {
       result.errorCode === 'accountNotFound'
         ? 'The account was not found in any directory the task acted on.'
         : null;
-    await m.query(
-      `UPDATE tasks SET status = $2, error_code = $3, error_message = $4, completed_at = now(), updated_at = now()
-        WHERE id = $1 AND status = 'inProgress'`,
-      [taskId, result.status, result.errorCode, message],
+    const done = firstRows(
+      await m.query(
+        `UPDATE tasks SET status = $2, error_code = $3, error_message = $4, completed_at = now(), updated_at = now()
+          WHERE id = $1 AND status = 'inProgress' RETURNING id`,
+        [taskId, result.status, result.errorCode, message],
+      ),
     );
+    if (done.length === 0) return;
     await this.appendEvent(m, taskId, 'task.completed', null, result.status, actor, {
       errorCode: result.errorCode,
     });
@@ -472,10 +855,10 @@ export class TaskStore {
   }
 }
 
-function firstRow<T>(rows: T[] | [T[], number]): T | undefined {
-  // TypeORM returns [rows, count] for UPDATE … RETURNING on PostgreSQL, and rows for SELECT/INSERT.
+/** TypeORM returns [rows, count] for UPDATE … RETURNING on PostgreSQL, and rows for SELECT/INSERT. */
+function firstRows<T>(rows: T[] | [T[], number]): T[] {
   if (Array.isArray(rows) && rows.length === 2 && Array.isArray(rows[0]) && typeof rows[1] === 'number') {
-    return (rows[0] as T[])[0];
+    return rows[0] as T[];
   }
-  return (rows as T[])[0];
+  return rows as T[];
 }

@@ -1,4 +1,4 @@
-import { Job, QueueOptions, RateLimitError, Worker } from 'bullmq';
+import { DelayedError, Job, QueueOptions, RateLimitError, Worker } from 'bullmq';
 import { AppLogger } from '@app/logging';
 import { TargetJobData, targetQueueName } from './target-queues';
 
@@ -8,7 +8,9 @@ export type TargetVerdict =
   /** Transient failure with attempts left: BullMQ retries with exponential backoff and jitter. */
   | { kind: 'retry'; message: string }
   /** The directory asked us to wait: pause the provider's whole queue that long, then run the job again. */
-  | { kind: 'rateLimited'; waitMs: number; message: string };
+  | { kind: 'rateLimited'; waitMs: number; message: string }
+  /** Not a failure: the target waits its turn (another target holds its object); run it again in waitMs. */
+  | { kind: 'wait'; waitMs: number; reason: string };
 
 export interface TargetJobHandler {
   handle(data: TargetJobData): Promise<TargetVerdict>;
@@ -34,7 +36,7 @@ export class TargetWorkers {
     for (const s of settings) {
       const worker: Worker<TargetJobData> = new Worker<TargetJobData>(
         targetQueueName(s.provider),
-        (job) => this.process(worker, job),
+        (job, token) => this.process(worker, job, token),
         {
           ...this.bullOptions,
           concurrency: s.concurrency,
@@ -51,8 +53,17 @@ export class TargetWorkers {
     }
   }
 
-  private async process(worker: Worker<TargetJobData>, job: Job<TargetJobData>): Promise<void> {
+  private async process(
+    worker: Worker<TargetJobData>,
+    job: Job<TargetJobData>,
+    token?: string,
+  ): Promise<void> {
     const verdict = await this.handler.handle(job.data);
+    if (verdict.kind === 'wait') {
+      // Delayed, not failed: waiting for another target's lease must not use up the job's attempts.
+      await job.moveToDelayed(Date.now() + verdict.waitMs, token);
+      throw new DelayedError();
+    }
     if (verdict.kind === 'retry') throw new Error(verdict.message);
     if (verdict.kind === 'rateLimited') {
       await worker.rateLimit(verdict.waitMs);

@@ -1,5 +1,5 @@
 import { Column, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
-import type { ProviderKind, TargetOutcome, TargetStatus } from '@app/domain';
+import type { AccountState, ProviderKind, TargetOutcome, TargetStatus } from '@app/domain';
 import { TaskEntity } from './task.entity';
 
 @Entity('task_targets')
@@ -32,9 +32,35 @@ export class TaskTargetEntity {
   @Column({ name: 'object_ref', type: 'text', nullable: true })
   objectRef!: string | null;
 
-  /** The account's state as first read, before this task changed anything (see ResolvedAccount.disabled). */
+  /**
+   * The account's state as read under the object lock right before this target first wrote (or found nothing
+   * to write). Set once: a retry after a crash must not read its own change back as the state before.
+   */
   @Column({ name: 'prior_state', type: 'text', nullable: true })
-  priorState!: 'enabled' | 'disabled' | null;
+  priorState!: AccountState | null;
+
+  /** Fencing token: bumped by every claim; writes of an older attempt match no row. */
+  @Column({ name: 'claim_generation', type: 'integer' })
+  claimGeneration!: number;
+
+  /** Asked of a running attempt, honoured before its next directory write. */
+  @Column({ name: 'stop_reason', type: 'text', nullable: true })
+  stopReason!: 'superseded' | 'cancelled' | null;
+
+  /** Global order in which targets first reached their object (see the migration OneAccountOneTimeline). */
+  @Column({ name: 'acted_seq', type: 'bigint', nullable: true })
+  actedSeq!: string | null;
+
+  /** Enable targets: the Disable targets reversed once this one succeeds. */
+  @Column({ type: 'uuid', array: true })
+  reverses!: string[];
+
+  /** Disable targets: the Enable target that reversed this change. */
+  @Column({ name: 'reversed_by', type: 'uuid', nullable: true })
+  reversedBy!: string | null;
+
+  @Column({ type: 'jsonb' })
+  warnings!: Array<{ code: string; message: string }>;
 
   @Column({ type: 'integer' })
   attempts!: number;

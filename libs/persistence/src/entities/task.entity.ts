@@ -7,6 +7,10 @@ export class TaskEntity {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
 
+  /** Acceptance order (bigint, so a string). */
+  @Column({ type: 'bigint', insert: false, update: false })
+  seq!: string;
+
   @Column({ type: 'text' })
   action!: TaskAction;
 

@@ -1,0 +1,53 @@
+import { AccountState } from '@app/domain';
+import { AttemptGuard, DirectoryWarning } from '@app/directories';
+import { Fence, TaskStore } from '@app/persistence';
+
+/**
+ * The AttemptGuard the engine hands to adapters: one attempt of one target. Every write first passes
+ * `TaskStore.fenceWrite` (claim generation, object lease, stop requests), and nothing passes once the attempt
+ * timed out, so an attempt that lost its claim or ran out of time never writes afterwards (CONTRACT §4.1).
+ */
+export class FencedAttempt implements AttemptGuard {
+  readonly warnings: DirectoryWarning[] = [];
+  private readonly controller = new AbortController();
+  /** The state recorded before this target's first write, by this attempt or an earlier one. */
+  private recordedPrior: AccountState | null;
+
+  constructor(
+    private readonly store: TaskStore,
+    readonly fence: Fence,
+    private readonly leaseMs: number,
+    recordedPrior: AccountState | null,
+  ) {
+    this.recordedPrior = recordedPrior;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get prior(): AccountState | null {
+    return this.recordedPrior;
+  }
+
+  abort(reason: Error): void {
+    this.controller.abort(reason);
+  }
+
+  async beforeWrite(stateBefore: AccountState): Promise<void> {
+    this.signal.throwIfAborted();
+    this.recordedPrior = await this.store.fenceWrite(this.fence, stateBefore, this.leaseMs);
+    // The time-out may have fired while PostgreSQL answered.
+    this.signal.throwIfAborted();
+  }
+
+  /** Records the state found when there was nothing to write (e.g. already disabled), through the same fence. */
+  async observe(state: AccountState): Promise<AccountState> {
+    await this.beforeWrite(state);
+    return this.recordedPrior as AccountState;
+  }
+
+  warn(warning: DirectoryWarning): void {
+    this.warnings.push(warning);
+  }
+}
