@@ -3,7 +3,7 @@ import { EntraIdProviderConfig } from '@app/config';
 import { parseAccountIdentifier } from '@app/domain';
 import { AppLogger } from '@app/logging';
 import { createEntraIdAdapter } from '../../libs/directories/src/entra-id';
-import { DirectoryAdapter, ResolvedAccount } from '../../libs/directories/src/directory-adapter';
+import { DirectoryAdapter, ResolvedAccount, unguarded } from '../../libs/directories/src/directory-adapter';
 import { DirectoryError } from '../../libs/directories/src/directory-error';
 import { EntraEmulator, startEntraEmulator } from '../emulators/entra-id';
 
@@ -17,6 +17,7 @@ const ALEX = '0b7e8f5a-3c2d-4e1f-9a8b-7c6d5e4f3a21'; // cloud-only, enabled
 const DEBRA = '1c8f9a6b-4d3e-4f2a-8b9c-8d7e6f5a4b32'; // cloud-only, disabled
 const GRADY = '2d9a0b7c-5e4f-4a3b-9c0d-9e8f7a6b5c43'; // synced from on-premises AD
 const MEGAN = '3e0b1c8d-6f5a-4b4c-8d1e-0f9a8b7c6d54'; // mail differs from UPN
+const GRADY_SID = 'S-1-5-21-3623811015-3361044348-30300820-1107';
 
 function config(overrides: Partial<EntraIdProviderConfig> = {}): EntraIdProviderConfig {
   return {
@@ -31,11 +32,8 @@ function config(overrides: Partial<EntraIdProviderConfig> = {}): EntraIdProvider
   };
 }
 
-function adapter(
-  overrides: Partial<EntraIdProviderConfig> = {},
-  hasActiveDirectory = false,
-): DirectoryAdapter {
-  const a = createEntraIdAdapter(config(overrides), { logger: silent, hasActiveDirectory });
+function adapter(overrides: Partial<EntraIdProviderConfig> = {}): DirectoryAdapter {
+  const a = createEntraIdAdapter(config(overrides), { logger: silent });
   opened.push(a);
   return a;
 }
@@ -62,6 +60,36 @@ async function failure(p: Promise<unknown>): Promise<DirectoryError> {
   }
   throw new Error('expected a DirectoryError');
 }
+
+/** What the engine's guard throws when an attempt may no longer write. */
+class AttemptStopped extends Error {}
+
+/** A guard that lets `allowed` writes through and refuses the next, recording each state it was told. */
+function stoppingGuard(allowed = 0): ReturnType<typeof unguarded> {
+  const guard = unguarded();
+  return {
+    ...guard,
+    beforeWrite: async (state) => {
+      guard.writes.push(state);
+      if (guard.writes.length > allowed) throw new AttemptStopped('claim lost');
+    },
+  };
+}
+
+async function stopped(p: Promise<unknown>): Promise<AttemptStopped> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(AttemptStopped);
+  return e as AttemptStopped;
+}
+
+const graphCalls = (method: string, suffix = '') =>
+  emu.requests
+    .all()
+    .filter((q) => q.server === 'graph' && q.method === method && q.path.endsWith(suffix))
+    .map((q) => q.status);
 
 function newUser(accountEnabled = true) {
   const tag = randomUUID().slice(0, 8);
@@ -166,9 +194,16 @@ describe('Entra ID adapter: resolve', () => {
       disabled: false,
     });
     const graph = emu.requests.all().filter((q) => q.server === 'graph');
-    expect(graph[0].query).toContain(
-      '%24select=id%2CuserPrincipalName%2Cmail%2CaccountEnabled%2ConPremisesSyncEnabled',
-    );
+    expect(new URLSearchParams(graph[0].query).get('$select')?.split(',')).toEqual([
+      'id',
+      'userPrincipalName',
+      'mail',
+      'accountEnabled',
+      'onPremisesSyncEnabled',
+      'onPremisesSecurityIdentifier',
+      'onPremisesDomainName',
+      'onPremisesSamAccountName',
+    ]);
   });
 
   it('finds a user by a mail address that differs from the UPN (UPN lookup first, then $filter on mail)', async () => {
@@ -219,13 +254,19 @@ describe('Entra ID adapter: disable and enable', () => {
     const a = adapter();
     const account = await resolveOrFail(a, u.userPrincipalName);
 
-    expect(await a.disable(account)).toBe('disabled');
+    const disabling = unguarded();
+    expect(await a.disable(account, disabling)).toBe('disabled');
     expect(emu.users.get(u.id)?.accountEnabled).toBe(false);
     expect(emu.users.sessionRevocations(u.id)).toBe(1);
+    // One guard check per write, each with the state read or produced just before it.
+    expect(disabling.writes).toEqual(['enabled', 'disabled']);
+    expect(disabling.warnings).toEqual([]);
 
-    expect(await a.enable(account)).toBe('enabled');
+    const enabling = unguarded();
+    expect(await a.enable(account, enabling)).toBe('enabled');
     expect(emu.users.get(u.id)?.accountEnabled).toBe(true);
     expect(emu.users.sessionRevocations(u.id)).toBe(1);
+    expect(enabling.writes).toEqual(['disabled']);
     expect(emu.requests.batches()).toHaveLength(0);
   });
 
@@ -233,7 +274,7 @@ describe('Entra ID adapter: disable and enable', () => {
     const a = adapter();
     const account = await resolveOrFail(a, DEBRA);
     const before = emu.users.sessionRevocations(DEBRA);
-    expect(await a.disable(account)).toBe('alreadyDisabled');
+    expect(await a.disable(account, unguarded())).toBe('alreadyDisabled');
     expect(emu.users.get(DEBRA)?.accountEnabled).toBe(false);
     expect(emu.users.sessionRevocations(DEBRA)).toBe(before + 1);
     expect(emu.requests.all().some((q) => q.method === 'PATCH')).toBe(false);
@@ -241,22 +282,15 @@ describe('Entra ID adapter: disable and enable', () => {
 
   it('answers alreadyEnabled for an enabled user and changes nothing', async () => {
     const a = adapter();
-    expect(await a.enable(await resolveOrFail(a, ALEX))).toBe('alreadyEnabled');
+    expect(await a.enable(await resolveOrFail(a, ALEX), unguarded())).toBe('alreadyEnabled');
     expect(emu.users.get(ALEX)?.accountEnabled).toBe(true);
     expect(emu.requests.all().some((q) => q.method === 'PATCH')).toBe(false);
   });
 
-  it('marks a user synced from on-premises managedElsewhere when an AD provider is configured', async () => {
-    const r = await resolveOrFail(adapter({}, true), 'grady.archie@contoso.example');
-    expect(r.managedElsewhere).toBe(true);
-    expect((await resolveOrFail(adapter({}, true), ALEX)).managedElsewhere).toBeUndefined();
-  });
-
-  it('fails permanently (managedOnPremises) for a synced user when no AD provider is configured', async () => {
-    const a = adapter({}, false);
+  it('fails permanently (managedOnPremises) when asked to disable a synced user, as Graph refuses it', async () => {
+    const a = adapter();
     const account = await resolveOrFail(a, GRADY);
-    expect(account.managedElsewhere).toBeUndefined();
-    const e = await failure(a.disable(account));
+    const e = await failure(a.disable(account, unguarded()));
     expect(e.transient).toBe(false);
     expect(e.code).toBe('managedOnPremises');
     expect(e.message).toMatch(/synced from on-premises Active Directory/);
@@ -270,13 +304,213 @@ describe('Entra ID adapter: disable and enable', () => {
   });
 });
 
+describe('Entra ID adapter: users synced from on-premises AD', () => {
+  it('reports the on-premises SID and domain, and records the SID among the identifiers', async () => {
+    expect(emu.users.get(GRADY)).toMatchObject({
+      onPremisesSyncEnabled: true,
+      onPremisesSecurityIdentifier: GRADY_SID,
+      onPremisesDomainName: 'corp.contoso.example',
+    });
+    const r = await resolveOrFail(adapter(), 'grady.archie@contoso.example');
+    expect(r.syncedFromOnPremises).toEqual({ sid: GRADY_SID, domain: 'corp.contoso.example' });
+    expect(r.identifiers).toEqual([GRADY, 'grady.archie@contoso.example', GRADY_SID]);
+    expect(r.protectedReason).toBeUndefined();
+  });
+
+  it('reports a synced user whose domain Graph does not give with a null domain', async () => {
+    const u = emu.users.add({
+      userPrincipalName: `synced-${randomUUID().slice(0, 8)}@${emu.tenantDomain}`,
+      onPremisesSyncEnabled: true,
+      onPremisesSecurityIdentifier: 'S-1-5-21-1-2-3-4242',
+    });
+    const r = await resolveOrFail(adapter(), u.id);
+    expect(r.syncedFromOnPremises).toEqual({ sid: 'S-1-5-21-1-2-3-4242', domain: null });
+  });
+
+  it('leaves syncedFromOnPremises out for cloud-only users and for users no longer synced', async () => {
+    const a = adapter();
+    expect((await resolveOrFail(a, ALEX)).syncedFromOnPremises).toBeUndefined();
+    const patrick = await resolveOrFail(a, 'pobrien@contoso.example');
+    expect(emu.users.get(patrick.objectRef)?.onPremisesSyncEnabled).toBe(false);
+    expect(patrick.syncedFromOnPremises).toBeUndefined();
+  });
+
+  it('revokeSessions() revokes the sessions of a synced user without touching accountEnabled', async () => {
+    const a = adapter();
+    const account = await resolveOrFail(a, GRADY);
+    const before = emu.users.sessionRevocations(GRADY);
+    const guard = unguarded();
+    await a.revokeSessions!(account, guard);
+    expect(emu.users.sessionRevocations(GRADY)).toBe(before + 1);
+    expect(emu.users.get(GRADY)?.accountEnabled).toBe(true);
+    expect(graphCalls('PATCH')).toEqual([]);
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([200]);
+    expect(guard.writes).toEqual(['enabled']);
+  });
+
+  it('revokeSessions() reports the state it read to the guard (a disabled user) and throws a refusal', async () => {
+    const a = adapter();
+    const account = await resolveOrFail(a, DEBRA);
+    emu.faults.failNext('POST', `/v1.0/users/${DEBRA}/revokeSignInSessions`, { status: 403 });
+    const guard = unguarded();
+    const e = await failure(a.revokeSessions!(account, guard));
+    expect(e).toMatchObject({ code: 'insufficientRights', transient: false });
+    expect(e.message).toContain('User.RevokeSessions.All');
+    expect(guard.writes).toEqual(['disabled']);
+  });
+});
+
+describe('Entra ID adapter: session revocation after the disable', () => {
+  it('answers disabled with a warning when Graph refuses the revocation with 403 after the PATCH', async () => {
+    const u = newUser();
+    const a = adapter();
+    const account = await resolveOrFail(a, u.id);
+    emu.faults.failNext('POST', `/v1.0/users/${u.id}/revokeSignInSessions`, { status: 403 });
+    const guard = unguarded();
+
+    expect(await a.disable(account, guard)).toBe('disabled');
+
+    expect(emu.users.get(u.id)?.accountEnabled).toBe(false);
+    expect(emu.users.sessionRevocations(u.id)).toBe(0);
+    expect(graphCalls('PATCH')).toEqual([204]);
+    // A refusal is not retried.
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([403]);
+    expect(guard.warnings).toHaveLength(1);
+    expect(guard.warnings[0].code).toBe('sessionRevocationFailed');
+    expect(guard.warnings[0].message).toContain(`${u.id} IS disabled`);
+    expect(guard.warnings[0].message).toMatch(/until they expire/);
+    expect(guard.warnings[0].message).toContain('User.RevokeSessions.All');
+  });
+
+  it('gets the same outcome from a real 403 for an app granted no User.RevokeSessions.All', async () => {
+    const app = emu.applications.find((x) => x.displayName.startsWith('disable-only'))!;
+    expect(app.roles).not.toContain('User.RevokeSessions.All');
+    const a = adapter({ clientId: app.clientId, clientSecret: app.clientSecret });
+    const u = newUser();
+    const guard = unguarded();
+    expect(await a.disable(await resolveOrFail(a, u.id), guard)).toBe('disabled');
+    expect(emu.users.get(u.id)?.accountEnabled).toBe(false);
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([403]);
+    expect(guard.warnings.map((w) => w.code)).toEqual(['sessionRevocationFailed']);
+  });
+
+  it('answers alreadyDisabled with a warning when revoking for an already disabled user fails', async () => {
+    const a = adapter();
+    const account = await resolveOrFail(a, DEBRA);
+    emu.faults.failNext('POST', `/v1.0/users/${DEBRA}/revokeSignInSessions`, { status: 403 });
+    const guard = unguarded();
+    expect(await a.disable(account, guard)).toBe('alreadyDisabled');
+    expect(guard.writes).toEqual(['disabled']);
+    expect(guard.warnings.map((w) => w.code)).toEqual(['sessionRevocationFailed']);
+    expect(graphCalls('PATCH')).toEqual([]);
+  });
+
+  it('retries a transient revocation failure and succeeds without a warning', async () => {
+    const u = newUser();
+    const a = adapter();
+    const account = await resolveOrFail(a, u.id);
+    emu.faults.failNext('POST', `/v1.0/users/${u.id}/revokeSignInSessions`, { status: 503 });
+    const guard = unguarded();
+    expect(await a.disable(account, guard)).toBe('disabled');
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([503, 200]);
+    expect(emu.users.sessionRevocations(u.id)).toBe(1);
+    expect(guard.warnings).toEqual([]);
+    // The retry is a write too, so it asks the guard again.
+    expect(guard.writes).toEqual(['enabled', 'disabled', 'disabled']);
+  });
+
+  it('gives up after three transient failures, and at once on a long Retry-After, with a warning', async () => {
+    const a = adapter();
+    const u = newUser();
+    emu.faults.failNext('POST', `/v1.0/users/${u.id}/revokeSignInSessions`, { status: 503, times: 5 });
+    const guard = unguarded();
+    expect(await a.disable(await resolveOrFail(a, u.id), guard)).toBe('disabled');
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([503, 503, 503]);
+    expect(emu.users.get(u.id)?.accountEnabled).toBe(false);
+    expect(guard.warnings.map((w) => w.code)).toEqual(['sessionRevocationFailed']);
+
+    emu.requests.clear();
+    const v = newUser();
+    emu.faults.failNext('POST', `/v1.0/users/${v.id}/revokeSignInSessions`, {
+      status: 429,
+      headers: { 'Retry-After': '60' },
+    });
+    const throttled = unguarded();
+    expect(await a.disable(await resolveOrFail(a, v.id), throttled)).toBe('disabled');
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([429]);
+    expect(throttled.warnings[0].message).toContain('throttled');
+  });
+});
+
+describe('Entra ID adapter: the attempt guard', () => {
+  it('sends no PATCH when the guard refuses the first write, and lets its error through', async () => {
+    const u = newUser();
+    const a = adapter();
+    const account = await resolveOrFail(a, u.id);
+    const guard = stoppingGuard(0);
+    await stopped(a.disable(account, guard));
+    expect(graphCalls('PATCH')).toEqual([]);
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([]);
+    expect(emu.users.get(u.id)?.accountEnabled).toBe(true);
+    expect(guard.writes).toEqual(['enabled']);
+  });
+
+  it('lets the refusal through after the PATCH landed, instead of turning it into a warning', async () => {
+    const u = newUser();
+    const a = adapter();
+    const account = await resolveOrFail(a, u.id);
+    const guard = stoppingGuard(1);
+    await stopped(a.disable(account, guard));
+    expect(emu.users.get(u.id)?.accountEnabled).toBe(false);
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([]);
+    expect(guard.warnings).toEqual([]);
+    expect(guard.writes).toEqual(['enabled', 'disabled']);
+  });
+
+  it('lets the refusal through between revocation retries', async () => {
+    const u = newUser();
+    const a = adapter();
+    const account = await resolveOrFail(a, u.id);
+    emu.faults.failNext('POST', `/v1.0/users/${u.id}/revokeSignInSessions`, { status: 503, times: 5 });
+    const guard = stoppingGuard(2);
+    await stopped(a.disable(account, guard));
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([503]);
+    expect(guard.warnings).toEqual([]);
+  });
+
+  it('stops before revoking for an already disabled user, before revokeSessions(), and before an enable', async () => {
+    const a = adapter();
+    await stopped(a.disable(await resolveOrFail(a, DEBRA), stoppingGuard(0)));
+    await stopped(a.revokeSessions!(await resolveOrFail(a, GRADY), stoppingGuard(0)));
+    await stopped(a.enable(await resolveOrFail(a, DEBRA), stoppingGuard(0)));
+    expect(graphCalls('POST', '/revokeSignInSessions')).toEqual([]);
+    expect(graphCalls('PATCH')).toEqual([]);
+    expect(emu.users.get(DEBRA)?.accountEnabled).toBe(false);
+  });
+});
+
+describe('Entra ID adapter: protected accounts', () => {
+  it('marks users named in protectedAccounts by UPN, mail or object id, ignoring case', async () => {
+    const a = adapter({
+      protectedAccounts: ['ALEX.WILBER@Contoso.Example', 'megan.bowen@contoso.example', DEBRA.toUpperCase()],
+    });
+    const alex = await resolveOrFail(a, ALEX);
+    expect(alex.protectedReason).toContain('alex.wilber@contoso.example');
+    expect(alex.protectedReason).toContain('protectedAccounts');
+    expect((await resolveOrFail(a, MEGAN)).protectedReason).toContain('megan.bowen@contoso.example');
+    expect((await resolveOrFail(a, 'debra.berger@contoso.example')).protectedReason).toContain(DEBRA);
+    expect((await resolveOrFail(a, GRADY)).protectedReason).toBeUndefined();
+    expect((await resolveOrFail(adapter(), ALEX)).protectedReason).toBeUndefined();
+  });
+});
+
 describe('Entra ID adapter: Graph failures', () => {
   it('maps 429 with Retry-After to a transient rateLimited error carrying the delay', async () => {
     const u = newUser();
     const a = adapter();
     const account = await resolveOrFail(a, u.id);
     emu.faults.failNext('PATCH', `/v1.0/users/${u.id}`, { status: 429, headers: { 'Retry-After': '7' } });
-    const e = await failure(a.disable(account));
+    const e = await failure(a.disable(account, unguarded()));
     expect(e).toMatchObject({ transient: true, code: 'rateLimited', retryAfterMs: 7000 });
     expect(emu.users.get(u.id)?.accountEnabled).toBe(true);
   });
@@ -301,7 +535,7 @@ describe('Entra ID adapter: Graph failures', () => {
     const a = adapter();
     const account = await resolveOrFail(a, u.id);
     emu.faults.failNext('PATCH', `/v1.0/users/${u.id}`, { status: 403 });
-    const e = await failure(a.disable(account));
+    const e = await failure(a.disable(account, unguarded()));
     expect(e.transient).toBe(false);
     expect(e.code).toBe('insufficientRights');
     expect(e.message).toContain('User.EnableDisableAccount.All');
@@ -313,7 +547,7 @@ describe('Entra ID adapter: Graph failures', () => {
     const a = adapter({ clientId: readOnly.clientId, clientSecret: readOnly.clientSecret });
     const u = newUser();
     const account = await resolveOrFail(a, u.userPrincipalName);
-    const e = await failure(a.disable(account));
+    const e = await failure(a.disable(account, unguarded()));
     expect(e).toMatchObject({ transient: false, code: 'insufficientRights' });
     expect(emu.users.get(u.id)?.accountEnabled).toBe(true);
   });
@@ -326,7 +560,7 @@ describe('Entra ID adapter: JSON batching', () => {
     const accounts = await Promise.all(users.map((u) => resolveOrFail(a, u.id)));
     emu.requests.clear();
 
-    const outcomes = await Promise.all(accounts.map((acc) => a.disable(acc)));
+    const outcomes = await Promise.all(accounts.map((acc) => a.disable(acc, unguarded())));
 
     expect(outcomes).toEqual(Array(25).fill('disabled'));
     for (const u of users) {
@@ -359,7 +593,7 @@ describe('Entra ID adapter: JSON batching', () => {
       headers: { 'Retry-After': '9' },
     });
 
-    const results = await Promise.allSettled(accounts.map((acc) => a.disable(acc)));
+    const results = await Promise.allSettled(accounts.map((acc) => a.disable(acc, unguarded())));
 
     expect(results[0]).toEqual({ status: 'fulfilled', value: 'disabled' });
     expect(results[2]).toEqual({ status: 'fulfilled', value: 'disabled' });
@@ -376,7 +610,7 @@ describe('Entra ID adapter: JSON batching', () => {
     expect(throttled).toMatchObject({ method: 'PATCH', status: 429, inBatch: true });
 
     // The engine's retry of that one item goes through.
-    expect(await a.disable(accounts[1])).toBe('disabled');
+    expect(await a.disable(accounts[1], unguarded())).toBe('disabled');
     expect(emu.users.get(users[1].id)?.accountEnabled).toBe(false);
   });
 });

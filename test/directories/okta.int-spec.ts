@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { OktaProviderConfig } from '@app/config';
 import { parseAccountIdentifier } from '@app/domain';
 import { AppLogger } from '@app/logging';
-import { DirectoryAdapter, DirectoryError, ResolvedAccount } from '../../libs/directories/src';
+import { DirectoryAdapter, DirectoryError, ResolvedAccount, unguarded } from '../../libs/directories/src';
 import { createOktaAdapter } from '../../libs/directories/src/okta';
 import { OktaEmulator, startOktaEmulator } from '../emulators/okta';
 
@@ -16,9 +16,10 @@ const DAVE_DEPROVISIONED = '00ub0oNGTSWTBKODEPR1';
 const STAN_STAGED = '00ub0oNGTSWTBKOSTAG1';
 const EVE = '00ub0oNGTSWTBKOEMAL1';
 const QUINN = '00ub0oNGTSWTBKOQUOT1';
+const ADMIN = '00ub0oNGTSWTBKOADMN1'; // owns the emulator's API token (fixture.json tokenOwner)
 
 const silentLogger = new AppLogger('test', 'error', () => undefined);
-const context = { logger: silentLogger, hasActiveDirectory: false };
+const context = { logger: silentLogger };
 
 let okta: OktaEmulator;
 let tmp: string;
@@ -64,10 +65,38 @@ function mark(): () => typeof okta.requests {
 const lifecycleCalls = (requests: typeof okta.requests) =>
   requests.filter((r) => r.path.includes('/lifecycle/')).map((r) => r.path.split('/').pop());
 
+const sessionClears = (requests: typeof okta.requests) =>
+  requests.filter((r) => r.method === 'DELETE' && r.path.endsWith('/sessions'));
+
+/** What the engine's guard throws when an attempt may no longer write. */
+class AttemptStopped extends Error {}
+
+/** A guard that lets `allowed` writes through and refuses the next, recording each state it was told. */
+function stoppingGuard(allowed = 0): ReturnType<typeof unguarded> {
+  const guard = unguarded();
+  return {
+    ...guard,
+    beforeWrite: async (state) => {
+      guard.writes.push(state);
+      if (guard.writes.length > allowed) throw new AttemptStopped('claim lost');
+    },
+  };
+}
+
+async function stopped(p: Promise<unknown>): Promise<void> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(AttemptStopped);
+}
+
 beforeAll(async () => {
   okta = await startOktaEmulator();
   tmp = mkdtempSync(join(tmpdir(), 'okta-spec-'));
 });
+
+beforeEach(() => okta.clearFailures());
 
 afterAll(async () => {
   await Promise.all(adapters.map((a) => a.close()));
@@ -80,7 +109,11 @@ describe('Okta adapter: authentication', () => {
     const since = mark();
     const account = await resolved(adapter(), ALICE);
     expect(account.objectRef).toBe(ALICE);
-    expect(since().map((r) => r.authScheme)).toEqual(['SSWS']);
+    // The user, then (once per adapter) the token's owner.
+    expect(since().map((r) => [r.authScheme, r.decodedPath])).toEqual([
+      ['SSWS', `/api/v1/users/${ALICE}`],
+      ['SSWS', '/api/v1/users/me'],
+    ]);
   });
 
   it('works with an OAuth service app and a private-key JWT, reading and changing users', async () => {
@@ -88,11 +121,13 @@ describe('Okta adapter: authentication', () => {
     const a = oauthAdapter();
     const since = mark();
     const account = await resolved(a, 'eve.login');
-    expect(await a.disable(account)).toBe('disabled');
+    expect(await a.disable(account, unguarded())).toBe('disabled');
     expect(okta.users.get(EVE)?.status).toBe('SUSPENDED');
     const requests = since();
     expect(requests[0]).toMatchObject({ method: 'POST', path: '/oauth2/v1/token', status: 200 });
     expect(requests.slice(1).every((r) => r.authScheme === 'Bearer' && r.status < 300)).toBe(true);
+    // A service app acts as itself: there is no token owner to look up.
+    expect(requests.some((r) => r.decodedPath === '/api/v1/users/me')).toBe(false);
     // One token for all the calls: the SDK caches it.
     expect(requests.filter((r) => r.path === '/oauth2/v1/token')).toHaveLength(1);
   });
@@ -185,16 +220,19 @@ describe('Okta adapter: disable', () => {
     const a = adapter();
     const account = await resolved(a, 'alice@example.com');
     expect(account.disabled).toBe(false);
+    const before = okta.users.get(ALICE)!.oauthTokenRevocations;
     const since = mark();
-    expect(await a.disable(account)).toBe('disabled');
+    const guard = unguarded();
+    expect(await a.disable(account, guard)).toBe('disabled');
     const user = okta.users.get(ALICE);
     expect(user?.status).toBe('SUSPENDED');
     expect(user?.sessions).toBe(0);
-    expect(user?.sessionClears).toBeGreaterThanOrEqual(1);
+    // Sessions and the OAuth tokens Okta issued to the user, in one DELETE.
+    expect(user?.oauthTokenRevocations).toBe(before + 1);
     expect(lifecycleCalls(since())).toEqual(['suspend']);
-    expect(
-      since().some((r) => r.path.endsWith('/sessions') && r.method === 'DELETE' && r.status === 204),
-    ).toBe(true);
+    expect(sessionClears(since()).map((r) => [r.query, r.status])).toEqual([[{ oauthTokens: 'true' }, 204]]);
+    expect(guard.writes).toEqual(['enabled', 'disabled']);
+    expect(guard.warnings).toEqual([]);
   });
 
   it('reports an already SUSPENDED user as alreadyDisabled and still clears its sessions', async () => {
@@ -203,25 +241,110 @@ describe('Okta adapter: disable', () => {
     const account = await resolved(a, SAM_SUSPENDED);
     expect(account.disabled).toBe(true);
     const clearsBefore = okta.users.get(SAM_SUSPENDED)?.sessionClears ?? 0;
+    const tokensBefore = okta.users.get(SAM_SUSPENDED)?.oauthTokenRevocations ?? 0;
     const since = mark();
-    expect(await a.disable(account)).toBe('alreadyDisabled');
+    const guard = unguarded();
+    expect(await a.disable(account, guard)).toBe('alreadyDisabled');
     expect(okta.users.get(SAM_SUSPENDED)).toMatchObject({ status: 'SUSPENDED', sessions: 0 });
     expect(okta.users.get(SAM_SUSPENDED)?.sessionClears).toBe(clearsBefore + 1);
+    expect(okta.users.get(SAM_SUSPENDED)?.oauthTokenRevocations).toBe(tokensBefore + 1);
     expect(lifecycleCalls(since())).toEqual([]);
+    expect(guard.writes).toEqual(['disabled']);
   });
 
-  it('fails permanently on a LOCKED_OUT user (Okta suspends only ACTIVE ones) but clears its sessions', async () => {
+  it('unlocks a LOCKED_OUT user and suspends it at once, since a lockout ends by itself', async () => {
     okta.users.setStatus(LUCY_LOCKED, 'LOCKED_OUT');
     const a = adapter();
     const account = await resolved(a, LUCY_LOCKED);
-    const clearsBefore = okta.users.get(LUCY_LOCKED)?.sessionClears ?? 0;
+    expect(account.disabled).toBe(false);
+    const clearsBefore = okta.users.get(LUCY_LOCKED)!.sessionClears;
     const since = mark();
-    const err = await failure(a.disable(account));
-    expect(err).toMatchObject({ code: 'wrongState', transient: false });
-    expect(err.message).toContain('LOCKED_OUT');
-    expect(okta.users.get(LUCY_LOCKED)?.status).toBe('LOCKED_OUT');
+    const guard = unguarded();
+    expect(await a.disable(account, guard)).toBe('disabled');
+    expect(okta.users.get(LUCY_LOCKED)?.status).toBe('SUSPENDED');
     expect(okta.users.get(LUCY_LOCKED)?.sessionClears).toBe(clearsBefore + 1);
+    expect(lifecycleCalls(since())).toEqual(['unlock', 'suspend']);
+    expect(sessionClears(since()).map((r) => r.query.oauthTokens)).toEqual(['true']);
+    // A locked-out user counts as enabled: the lockout is temporary.
+    expect(guard.writes).toEqual(['enabled', 'enabled', 'disabled']);
+  });
+
+  it('says loudly that a LOCKED_OUT user was left ACTIVE when the suspend after the unlock fails', async () => {
+    okta.users.setStatus(LUCY_LOCKED, 'LOCKED_OUT');
+    const a = adapter();
+    const account = await resolved(a, LUCY_LOCKED);
+    const clearsBefore = okta.users.get(LUCY_LOCKED)!.sessionClears;
+    okta.failNext('POST', '/api/v1/users/*/lifecycle/suspend', {
+      status: 403,
+      body: {
+        errorCode: 'E0000006',
+        errorSummary: 'You do not have permission to perform the requested action',
+        errorLink: 'E0000006',
+        errorId: 'oaeEmulatedHelpDesk',
+        errorCauses: [],
+      },
+    });
+    const err = await failure(a.disable(account, unguarded()));
+    expect(err).toMatchObject({ code: 'insufficientRights', transient: false });
+    expect(err.message).toMatch(/unlocked .* now ACTIVE/);
+    expect(okta.users.get(LUCY_LOCKED)?.status).toBe('ACTIVE');
+    // What it can still do: end the sessions it has.
+    expect(okta.users.get(LUCY_LOCKED)?.sessionClears).toBe(clearsBefore + 1);
+  });
+
+  it('fails permanently on a PASSWORD_EXPIRED user (Okta suspends only ACTIVE ones) but clears its sessions', async () => {
+    okta.users.setStatus(EVE, 'PASSWORD_EXPIRED');
+    const a = adapter();
+    const account = await resolved(a, EVE);
+    const clearsBefore = okta.users.get(EVE)!.sessionClears;
+    const since = mark();
+    const err = await failure(a.disable(account, unguarded()));
+    expect(err).toMatchObject({ code: 'wrongState', transient: false });
+    expect(err.message).toContain('PASSWORD_EXPIRED');
+    expect(okta.users.get(EVE)?.status).toBe('PASSWORD_EXPIRED');
+    expect(okta.users.get(EVE)?.sessionClears).toBe(clearsBefore + 1);
     expect(lifecycleCalls(since())).toEqual([]);
+    okta.users.setStatus(EVE, 'ACTIVE');
+  });
+
+  it('answers disabled with a warning when clearing sessions keeps failing after the suspend', async () => {
+    okta.users.setStatus(ALICE, 'ACTIVE');
+    const a = adapter();
+    const account = await resolved(a, ALICE);
+    const since = mark();
+    okta.failNext('DELETE', '/api/v1/users/*/sessions', { status: 500, times: 10 });
+    const guard = unguarded();
+    expect(await a.disable(account, guard)).toBe('disabled');
+    expect(okta.users.get(ALICE)?.status).toBe('SUSPENDED');
+    // Retried in the adapter, a bounded number of times.
+    expect(sessionClears(since()).map((r) => r.status)).toEqual([500, 500, 500]);
+    expect(guard.warnings).toHaveLength(1);
+    expect(guard.warnings[0].code).toBe('sessionRevocationFailed');
+    expect(guard.warnings[0].message).toContain(`${ALICE} IS suspended`);
+    expect(guard.warnings[0].message).toContain('E0000009');
+  });
+
+  it('answers disabled with a warning at once when Okta refuses to clear sessions (403)', async () => {
+    okta.users.setStatus(ALICE, 'ACTIVE');
+    const a = adapter();
+    const account = await resolved(a, ALICE);
+    const since = mark();
+    okta.failNext('DELETE', '/api/v1/users/*/sessions', {
+      status: 403,
+      body: {
+        errorCode: 'E0000006',
+        errorSummary: 'You do not have permission to perform the requested action',
+        errorLink: 'E0000006',
+        errorId: 'oaeEmulatedPermission',
+        errorCauses: [],
+      },
+    });
+    const guard = unguarded();
+    expect(await a.disable(account, guard)).toBe('disabled');
+    expect(okta.users.get(ALICE)?.status).toBe('SUSPENDED');
+    expect(sessionClears(since()).map((r) => r.status)).toEqual([403]);
+    expect(guard.warnings.map((w) => w.code)).toEqual(['sessionRevocationFailed']);
+    expect(guard.warnings[0].message).toMatch(/admin role/);
   });
 
   it.each([
@@ -231,7 +354,7 @@ describe('Okta adapter: disable', () => {
     const a = adapter();
     const account = await resolved(a, id);
     const since = mark();
-    const err = await failure(a.disable(account));
+    const err = await failure(a.disable(account, unguarded()));
     expect(err).toMatchObject({ code: 'wrongState', transient: false });
     expect(err.message).toContain(status);
     expect(okta.users.get(id)?.status).toBe(status);
@@ -244,7 +367,7 @@ describe('Okta adapter: enable', () => {
     okta.users.setStatus(SAM_SUSPENDED, 'SUSPENDED');
     const a = adapter();
     const since = mark();
-    expect(await a.enable(await resolved(a, SAM_SUSPENDED))).toBe('enabled');
+    expect(await a.enable(await resolved(a, SAM_SUSPENDED), unguarded())).toBe('enabled');
     expect(okta.users.get(SAM_SUSPENDED)?.status).toBe('ACTIVE');
     expect(lifecycleCalls(since())).toEqual(['unsuspend']);
   });
@@ -253,16 +376,18 @@ describe('Okta adapter: enable', () => {
     okta.users.setStatus(LUCY_LOCKED, 'LOCKED_OUT');
     const a = adapter();
     const since = mark();
-    expect(await a.enable(await resolved(a, 'lucy@example.com'))).toBe('enabled');
+    const guard = unguarded();
+    expect(await a.enable(await resolved(a, 'lucy@example.com'), guard)).toBe('enabled');
     expect(okta.users.get(LUCY_LOCKED)?.status).toBe('ACTIVE');
     expect(lifecycleCalls(since())).toEqual(['unlock']);
+    expect(guard.writes).toEqual(['disabled']);
   });
 
   it('reports an ACTIVE user as alreadyEnabled without calling Okta lifecycle operations', async () => {
     okta.users.setStatus(ALICE, 'ACTIVE');
     const a = adapter();
     const since = mark();
-    expect(await a.enable(await resolved(a, ALICE))).toBe('alreadyEnabled');
+    expect(await a.enable(await resolved(a, ALICE), unguarded())).toBe('alreadyEnabled');
     expect(okta.users.get(ALICE)?.status).toBe('ACTIVE');
     expect(lifecycleCalls(since())).toEqual([]);
   });
@@ -273,21 +398,120 @@ describe('Okta adapter: enable', () => {
   ])('fails permanently on a %s user, naming the status, and never activates it', async (status, id) => {
     const a = adapter();
     const since = mark();
-    const err = await failure(a.enable(await resolved(a, id)));
+    const err = await failure(a.enable(await resolved(a, id), unguarded()));
     expect(err).toMatchObject({ code: 'wrongState', transient: false });
     expect(err.message).toContain(`Okta user is ${status}`);
     expect(okta.users.get(id)?.status).toBe(status);
     expect(lifecycleCalls(since())).toEqual([]);
   });
 
+  it('waits for a slow unsuspend (held 2 s by the emulator) and reads the result back', async () => {
+    okta.users.setStatus(SAM_SUSPENDED, 'SUSPENDED');
+    const a = adapter();
+    const account = await resolved(a, SAM_SUSPENDED);
+    okta.failNext('POST', '/api/v1/users/*/lifecycle/unsuspend', { delayMs: 2000 });
+    const since = mark();
+    expect(await a.enable(account, unguarded())).toBe('enabled');
+    const unsuspend = since().find((r) => r.path.endsWith('/lifecycle/unsuspend'))!;
+    expect(unsuspend.at - unsuspend.receivedAt).toBeGreaterThanOrEqual(1900);
+    expect(okta.users.get(SAM_SUSPENDED)?.status).toBe('ACTIVE');
+  });
+
   it('re-enables by the recorded Okta id after a disable (the engine round trip)', async () => {
     okta.users.setStatus(ALICE, 'ACTIVE');
     const a = adapter();
     const account = await resolved(a, 'alice@example.com');
-    expect(await a.disable(account)).toBe('disabled');
+    expect(await a.disable(account, unguarded())).toBe('disabled');
     const again = await resolved(a, account.objectRef);
-    expect(await a.enable(again)).toBe('enabled');
+    expect(await a.enable(again, unguarded())).toBe('enabled');
     expect(okta.users.get(ALICE)?.status).toBe('ACTIVE');
+  });
+});
+
+describe('Okta adapter: the attempt guard', () => {
+  it('sends no lifecycle call when the guard refuses the first write, and lets its error through', async () => {
+    okta.users.setStatus(ALICE, 'ACTIVE');
+    okta.users.setStatus(LUCY_LOCKED, 'LOCKED_OUT');
+    okta.users.setStatus(SAM_SUSPENDED, 'SUSPENDED');
+    const a = adapter();
+    const alice = await resolved(a, ALICE);
+    const lucy = await resolved(a, LUCY_LOCKED);
+    const sam = await resolved(a, SAM_SUSPENDED);
+    const since = mark();
+    await stopped(a.disable(alice, stoppingGuard(0)));
+    await stopped(a.disable(lucy, stoppingGuard(0)));
+    await stopped(a.disable(sam, stoppingGuard(0)));
+    await stopped(a.enable(sam, stoppingGuard(0)));
+    expect(lifecycleCalls(since())).toEqual([]);
+    expect(sessionClears(since())).toEqual([]);
+    expect(okta.users.get(ALICE)?.status).toBe('ACTIVE');
+    expect(okta.users.get(LUCY_LOCKED)?.status).toBe('LOCKED_OUT');
+    expect(okta.users.get(SAM_SUSPENDED)?.status).toBe('SUSPENDED');
+  });
+
+  it('lets a refusal before the session clear through, instead of turning it into a warning', async () => {
+    okta.users.setStatus(ALICE, 'ACTIVE');
+    const a = adapter();
+    const account = await resolved(a, ALICE);
+    const since = mark();
+    const guard = stoppingGuard(1);
+    await stopped(a.disable(account, guard));
+    expect(okta.users.get(ALICE)?.status).toBe('SUSPENDED');
+    expect(lifecycleCalls(since())).toEqual(['suspend']);
+    expect(sessionClears(since())).toEqual([]);
+    expect(guard.warnings).toEqual([]);
+  });
+
+  it('stops between unlock and suspend of a LOCKED_OUT user', async () => {
+    okta.users.setStatus(LUCY_LOCKED, 'LOCKED_OUT');
+    const a = adapter();
+    const account = await resolved(a, LUCY_LOCKED);
+    const since = mark();
+    await stopped(a.disable(account, stoppingGuard(1)));
+    expect(lifecycleCalls(since())).toEqual(['unlock']);
+  });
+});
+
+describe('Okta adapter: protected accounts', () => {
+  it("protects the API token's owner, asking Okta who it is once per adapter", async () => {
+    expect(okta.tokenOwnerId).toBe(ADMIN);
+    const a = adapter();
+    const since = mark();
+    const admin = await resolved(a, 'are-service-admin@example.com');
+    expect(admin.protectedReason).toContain('owns the API token');
+    expect(admin.protectedReason).toContain(ADMIN);
+    expect((await resolved(a, ALICE)).protectedReason).toBeUndefined();
+    expect((await resolved(a, ADMIN)).protectedReason).toBeDefined();
+    expect(since().filter((r) => r.decodedPath === '/api/v1/users/me')).toHaveLength(1);
+  });
+
+  it('fails a resolve (transient) while /users/me fails, rather than leave the owner unprotected, and asks again', async () => {
+    const a = adapter();
+    okta.failNext('GET', '/api/v1/users/me', { status: 500 });
+    const since = mark();
+    const err = await failure(resolve(a, ADMIN));
+    expect(err).toMatchObject({ transient: true });
+    const second = await resolved(a, ADMIN);
+    expect(second.protectedReason).toContain('owns the API token');
+    expect(
+      since()
+        .filter((r) => r.decodedPath === '/api/v1/users/me')
+        .map((r) => r.status),
+    ).toEqual([500, 200]);
+  });
+
+  it('has no token owner with an OAuth service app', async () => {
+    const since = mark();
+    expect((await resolved(oauthAdapter(), ADMIN)).protectedReason).toBeUndefined();
+    expect(since().some((r) => r.decodedPath === '/api/v1/users/me')).toBe(false);
+  });
+
+  it('protects users listed in protectedAccounts by id, login or e-mail, ignoring case', async () => {
+    const a = adapter({ protectedAccounts: [ALICE.toLowerCase(), 'EVE.LOGIN', 'Sam@Example.com'] });
+    expect((await resolved(a, 'alice@example.com')).protectedReason).toContain('protectedAccounts');
+    expect((await resolved(a, 'eve@example.com')).protectedReason).toContain('eve.login');
+    expect((await resolved(a, SAM_SUSPENDED)).protectedReason).toContain('sam@example.com');
+    expect((await resolved(a, QUINN)).protectedReason).toBeUndefined();
   });
 });
 
@@ -296,6 +520,7 @@ describe('Okta adapter: rate limits and failures', () => {
 
   it('turns a 429 into rateLimited with the wait Okta asked for, after exactly one request', async () => {
     const a = adapter();
+    await resolved(a, ALICE); // learns the token's owner (one /users/me) before the limit
     okta.setRateLimit(1);
     await resolved(a, ALICE);
     const since = mark();
@@ -354,7 +579,7 @@ describe('Okta adapter: rate limits and failures', () => {
         errorCauses: [],
       },
     });
-    const err = await failure(a.disable(account));
+    const err = await failure(a.disable(account, unguarded()));
     expect(err).toMatchObject({ code: 'insufficientRights', transient: false });
     expect(okta.users.get(ALICE)?.status).toBe('ACTIVE');
   });

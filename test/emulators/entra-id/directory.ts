@@ -9,6 +9,11 @@ export interface EmulatedUser {
   accountEnabled: boolean;
   /** true: synced from on-premises AD; false: was synced, no longer is; null: cloud-only. */
   onPremisesSyncEnabled: boolean | null;
+  /** The synced AD account's objectSid (S-1-5-21-…); null for cloud-only users. */
+  onPremisesSecurityIdentifier: string | null;
+  /** The AD domain's DNS name, as Entra Connect writes it (e.g. corp.contoso.example). */
+  onPremisesDomainName: string | null;
+  onPremisesSamAccountName: string | null;
   signInSessionsValidFromDateTime: string;
   givenName: string | null;
   surname: string | null;
@@ -34,6 +39,9 @@ export class UserDirectory {
       mail: seed.mail ?? null,
       accountEnabled: seed.accountEnabled ?? true,
       onPremisesSyncEnabled: seed.onPremisesSyncEnabled ?? null,
+      onPremisesSecurityIdentifier: seed.onPremisesSecurityIdentifier ?? null,
+      onPremisesDomainName: seed.onPremisesDomainName ?? null,
+      onPremisesSamAccountName: seed.onPremisesSamAccountName ?? null,
       signInSessionsValidFromDateTime: seed.signInSessionsValidFromDateTime ?? '2024-01-01T00:00:00Z',
       givenName: seed.givenName ?? null,
       surname: seed.surname ?? null,

@@ -21,6 +21,9 @@ const KNOWN_PROPERTIES = new Set([
   ...DEFAULT_PROPERTIES,
   'accountEnabled',
   'onPremisesSyncEnabled',
+  'onPremisesSecurityIdentifier',
+  'onPremisesDomainName',
+  'onPremisesSamAccountName',
   'signInSessionsValidFromDateTime',
 ]);
 const FILTERABLE = new Set(['mail', 'userPrincipalName', 'id']);

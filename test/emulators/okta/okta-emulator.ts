@@ -13,6 +13,7 @@ import {
   invalidToken,
   pathNotFound,
   rateLimited,
+  userNotFound,
 } from './okta-errors';
 import { parseSearch, Predicate, SearchSyntaxError } from './search-expression';
 import { EmulatedUser, Fixture, LIFECYCLE_OPERATIONS, userJson, UserStore } from './user-store';
@@ -25,6 +26,11 @@ export interface StartOktaEmulatorOptions {
   port?: number;
   /** Scopes granted to the emulated API service app. Default okta.users.read and okta.users.manage. */
   grantedScopes?: string[];
+  /**
+   * Id or login of the user who owns the API token (GET /api/v1/users/me with SSWS answers it). Default: the
+   * fixture's `tokenOwner`; null: the token belongs to no user, and /users/me answers 404.
+   */
+  tokenOwner?: string | null;
 }
 
 export interface RecordedRequest {
@@ -36,6 +42,8 @@ export interface RecordedRequest {
   query: Record<string, string>;
   authScheme: string | null;
   status: number;
+  /** When the request had fully arrived, and when it was answered (later by any `delayMs` held). */
+  receivedAt: number;
   at: number;
   responseHeaders: Record<string, string>;
 }
@@ -54,11 +62,15 @@ export interface FailNextOptions {
 export interface OktaEmulator {
   orgUrl: string;
   apiToken: string;
+  /** Id of the user who owns `apiToken`, or null. */
+  tokenOwnerId: string | null;
   oauth: { clientId: string; privateKeyFile: string; keyId: string };
   users: UserStore;
   requests: RecordedRequest[];
   setRateLimit(perMinute: number): void;
   failNext(method: string, pathPattern: string | RegExp, options: FailNextOptions): void;
+  /** Drops every failNext rule not used up yet. */
+  clearFailures(): void;
   /** Forget every access token the token endpoint issued (an hour passing). */
   expireAccessTokens(): void;
   stop(): Promise<void>;
@@ -99,6 +111,10 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
     options.fixture ?? (JSON.parse(readFileSync(DEFAULT_FIXTURE, 'utf8')) as Fixture),
   );
   const users = new UserStore(fixture);
+  const ownerKey = options.tokenOwner === undefined ? fixture.tokenOwner : options.tokenOwner;
+  const owner = ownerKey ? users.lookup(ownerKey) : null;
+  if (owner && !('id' in owner)) throw new Error(`okta emulator: token owner ${ownerKey} is not a user`);
+  const tokenOwnerId = owner ? owner.id : null;
   const apiToken = '00' + randomBytes(30).toString('base64url').slice(0, 40);
   const app = registerServiceApp(options.grantedScopes ?? ['okta.users.read', 'okta.users.manage']);
   const keyDir = mkdtempSync(join(tmpdir(), 'okta-emulator-'));
@@ -159,12 +175,18 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
     if (key === undefined || key === '') return errorReply(pathNotFound());
     const asUser = (r: EmulatedUser | EmulatedError): EmulatedUser | Reply =>
       'id' in r ? r : errorReply(r as EmulatedError);
+    if (method === 'GET' && segments.length === 4 && key === 'me') {
+      // "You can substitute me for the id to fetch the current user linked to an API token": the admin who
+      // created the token. An OAuth service-app token is linked to no user.
+      const me = auth.scopes === null && tokenOwnerId ? users.get(tokenOwnerId) : undefined;
+      return me ? { status: 200, body: userJson(me, orgUrl) } : errorReply(userNotFound('me'));
+    }
     if (method === 'GET' && segments.length === 4) {
       const r = asUser(users.lookup(key));
       return 'id' in r ? { status: 200, body: userJson(r, orgUrl) } : r;
     }
     if (method === 'DELETE' && segments.length === 5 && segments[4] === 'sessions') {
-      const r = asUser(users.clearSessions(key));
+      const r = asUser(users.clearSessions(key, query.get('oauthTokens') === 'true'));
       return 'id' in r ? { status: 204 } : r;
     }
     const op = segments[5] as (typeof LIFECYCLE_OPERATIONS)[number];
@@ -260,6 +282,7 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      const receivedAt = Date.now();
       const url = new URL(req.url ?? '/', 'http://emulator');
       const headers: Record<string, string> = {
         ...rateHeaders(),
@@ -295,6 +318,7 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
           query: Object.fromEntries(url.searchParams),
           authScheme: req.headers.authorization?.split(/\s+/, 1)[0] ?? null,
           status: reply.status,
+          receivedAt,
           at: Date.now(),
           responseHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
         });
@@ -313,6 +337,7 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
   return {
     orgUrl,
     apiToken,
+    tokenOwnerId,
     oauth: { clientId: app.clientId, privateKeyFile, keyId: app.keyId },
     users,
     requests,
@@ -328,6 +353,9 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
         pattern: toRegExp(pathPattern),
         remaining: opts.times ?? 1,
       });
+    },
+    clearFailures() {
+      rules.length = 0;
     },
     expireAccessTokens() {
       oauth.expireAllTokens();

@@ -19,6 +19,11 @@ export interface FixtureUser {
 }
 
 export interface Fixture {
+  /**
+   * Id or login of the admin user who created the emulator's API token: what GET /api/v1/users/me answers
+   * with SSWS. Absent or null: the token belongs to no user (see README).
+   */
+  tokenOwner?: string | null;
   users: FixtureUser[];
 }
 
@@ -28,6 +33,8 @@ export interface EmulatedUser {
   sessions: number;
   /** How many times DELETE /api/v1/users/{id}/sessions reached this user. */
   sessionClears: number;
+  /** How many of those carried oauthTokens=true (Okta then also revokes the user's OIDC/OAuth tokens). */
+  oauthTokenRevocations: number;
   created: string;
   activated: string | null;
   statusChanged: string | null;
@@ -73,6 +80,7 @@ export class UserStore {
         status: u.status,
         sessions: u.sessions ?? 0,
         sessionClears: 0,
+        oauthTokenRevocations: 0,
         created,
         activated: u.status === 'STAGED' ? null : created,
         statusChanged: created,
@@ -128,11 +136,12 @@ export class UserStore {
     return found;
   }
 
-  clearSessions(key: string): EmulatedUser | EmulatedError {
+  clearSessions(key: string, oauthTokens = false): EmulatedUser | EmulatedError {
     const found = this.lookup(key);
     if (!('id' in found)) return found;
     found.sessions = 0;
     found.sessionClears++;
+    if (oauthTokens) found.oauthTokenRevocations++;
     return found;
   }
 

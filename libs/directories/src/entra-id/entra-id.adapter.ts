@@ -2,8 +2,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { EntraIdProviderConfig } from '@app/config';
 import { AccountIdentifier } from '@app/domain';
 import { AdapterContext } from '../adapter-context';
-import { DirectoryAdapter, DisableOutcome, EnableOutcome, ResolvedAccount } from '../directory-adapter';
-import { DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
+import {
+  AccountState,
+  AttemptGuard,
+  DirectoryAdapter,
+  DisableOutcome,
+  EnableOutcome,
+  ResolvedAccount,
+} from '../directory-adapter';
+import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
 import { GraphBatcher } from './graph-batcher';
 import { graphFailure } from './graph-errors';
 import { GraphTransport } from './graph-transport';
@@ -12,12 +19,24 @@ import { EntraTokenProvider } from './token-provider';
 
 export const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com';
 const DEFAULT_TIMEOUT_MS = 10_000;
-const SELECT = '$select=id,userPrincipalName,mail,accountEnabled,onPremisesSyncEnabled';
+const SELECT =
+  '$select=id,userPrincipalName,mail,accountEnabled,onPremisesSyncEnabled,' +
+  'onPremisesSecurityIdentifier,onPremisesDomainName,onPremisesSamAccountName';
 const READ_PERMISSION = 'User.Read.All';
 const ENABLE_DISABLE_PERMISSION = 'User.EnableDisableAccount.All';
 const REVOKE_PERMISSION = 'User.RevokeSessions.All';
 // Graph is eventually consistent across replicas: a read right after a write can still show the old value.
 const READ_BACK_DELAYS_MS = [0, 250, 750, 1500];
+/**
+ * Revocation is retried here rather than by the engine because, after a disable landed, the engine's retry
+ * would find the account disabled and could no longer tell a half-done attempt from a finished one. Kept short:
+ * the job holds a worker slot meanwhile.
+ */
+const REVOKE_ATTEMPTS = 3;
+const REVOKE_BACKOFF_MS = [200, 800];
+/** A longer Retry-After is not waited out inside the job; the failure is reported instead. */
+const MAX_REVOKE_RETRY_AFTER_MS = 5_000;
+export const SESSION_REVOCATION_FAILED = 'sessionRevocationFailed';
 
 interface GraphUser {
   id: string;
@@ -25,6 +44,9 @@ interface GraphUser {
   mail: string | null;
   accountEnabled: boolean | null;
   onPremisesSyncEnabled: boolean | null;
+  onPremisesSecurityIdentifier?: string | null;
+  onPremisesDomainName?: string | null;
+  onPremisesSamAccountName?: string | null;
 }
 
 /** Entra ID through Microsoft Graph v1.0 with an app-only token (CONTRACT §9). */
@@ -32,6 +54,7 @@ export class EntraIdAdapter implements DirectoryAdapter {
   readonly kind = 'entraId' as const;
   readonly id: string;
   private readonly batcher: GraphBatcher;
+  private readonly protectedAccounts: ReadonlySet<string>;
 
   constructor(
     config: EntraIdProviderConfig,
@@ -42,6 +65,7 @@ export class EntraIdAdapter implements DirectoryAdapter {
     const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const tokens = new EntraTokenProvider(config, graphBaseUrl, timeoutMs, context.logger);
     this.batcher = new GraphBatcher(new GraphTransport(graphBaseUrl, tokens, timeoutMs));
+    this.protectedAccounts = new Set((config.protectedAccounts ?? []).map(normalise));
   }
 
   async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {
@@ -55,40 +79,74 @@ export class EntraIdAdapter implements DirectoryAdapter {
       return null;
     }
     if (!user) return null;
+    const synced = user.onPremisesSyncEnabled === true;
+    // The on-premises SID is recorded so that the engine can tie this user to the AD object of the same task.
     const identifiers = [
-      ...new Set([user.id, user.userPrincipalName, user.mail].filter((v): v is string => !!v)),
+      ...new Set(
+        [user.id, user.userPrincipalName, user.mail, user.onPremisesSecurityIdentifier].filter(
+          (v): v is string => !!v,
+        ),
+      ),
     ];
+    const listed = identifiers.find((i) => this.protectedAccounts.has(normalise(i)));
+    if (synced) {
+      this.context.logger.debug('Entra ID user is synced from on-premises AD', {
+        provider: this.id,
+        userId: user.id,
+        onPremisesDomainName: user.onPremisesDomainName ?? null,
+        onPremisesSamAccountName: user.onPremisesSamAccountName ?? null,
+      });
+    }
     return {
       objectId: user.id,
       objectRef: user.id,
       identifiers,
       disabled: user.accountEnabled === false,
-      ...(user.onPremisesSyncEnabled === true && this.context.hasActiveDirectory
-        ? { managedElsewhere: true }
+      ...(listed
+        ? { protectedReason: `${listed} is listed in protectedAccounts of provider ${this.id}` }
+        : {}),
+      ...(synced
+        ? {
+            syncedFromOnPremises: {
+              sid: user.onPremisesSecurityIdentifier ?? null,
+              domain: user.onPremisesDomainName ?? null,
+            },
+          }
         : {}),
     };
   }
 
-  async disable(account: ResolvedAccount): Promise<DisableOutcome> {
+  async disable(account: ResolvedAccount, guard: AttemptGuard): Promise<DisableOutcome> {
     const before = await this.requireUser(account.objectRef);
     if (before.accountEnabled === false) {
       // Revoked again on purpose: the account is part of an incident, revoking is idempotent, and it completes a
       // previous attempt whose disable went through but whose revocation failed.
-      await this.revokeSessions(before.id);
+      await this.revokeAfterDisable(before.id, guard);
       return 'alreadyDisabled';
     }
+    await guard.beforeWrite('enabled');
     await this.setAccountEnabled(before.id, false);
-    await this.revokeSessions(before.id);
-    await this.readBack(before.id, false);
+    // Revoking before the disable is visible would let the user sign in again at a replica that still has the
+    // account enabled and get fresh tokens that the revocation no longer covers.
+    await this.readBack(before.id, false, guard.signal);
+    await this.revokeAfterDisable(before.id, guard);
     return 'disabled';
   }
 
-  async enable(account: ResolvedAccount): Promise<EnableOutcome> {
+  async enable(account: ResolvedAccount, guard: AttemptGuard): Promise<EnableOutcome> {
     const before = await this.requireUser(account.objectRef);
     if (before.accountEnabled === true) return 'alreadyEnabled';
+    await guard.beforeWrite('disabled');
     await this.setAccountEnabled(before.id, true);
-    await this.readBack(before.id, true);
+    await this.readBack(before.id, true, guard.signal);
     return 'enabled';
+  }
+
+  async revokeSessions(account: ResolvedAccount, guard: AttemptGuard): Promise<void> {
+    const user = await this.requireUser(account.objectRef);
+    const failure = await this.revokeWithRetries(user.id, guard, stateOf(user));
+    if (failure) throw failure;
+    this.context.logger.info('Entra ID sign-in sessions revoked', { provider: this.id, userId: user.id });
   }
 
   async close(): Promise<void> {
@@ -141,16 +199,64 @@ export class EntraIdAdapter implements DirectoryAdapter {
     throw graphFailure(res, enabled ? 'enabling the user' : 'disabling the user', ENABLE_DISABLE_PERMISSION);
   }
 
-  private async revokeSessions(id: string): Promise<void> {
+  /**
+   * The account is disabled by now, so a revocation that fails is reported as a warning rather than failing the
+   * target: failing it would make the engine retry a disable that already holds. The guard's refusal is not a
+   * revocation failure and propagates.
+   */
+  private async revokeAfterDisable(id: string, guard: AttemptGuard): Promise<void> {
+    const failure = await this.revokeWithRetries(id, guard, 'disabled');
+    if (!failure) return;
+    this.context.logger.warn('Entra ID user disabled but its sessions were not revoked', {
+      provider: this.id,
+      userId: id,
+      code: failure.code,
+    });
+    guard.warn({
+      code: SESSION_REVOCATION_FAILED,
+      // A 403's message already names the permission the app lacks (graphFailure quotes REVOKE_PERMISSION).
+      message:
+        `Entra ID user ${id} IS disabled, but revoking its sign-in sessions failed, so sessions and tokens ` +
+        `issued before may stay usable until they expire. ${failure.message}`,
+    });
+  }
+
+  /**
+   * POST revokeSignInSessions, retried while Graph's failure is transient. Answers the last failure rather than
+   * throwing it, so that callers can tell it from the guard's refusal, which is thrown.
+   */
+  private async revokeWithRetries(
+    id: string,
+    guard: AttemptGuard,
+    state: AccountState,
+  ): Promise<DirectoryError | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      await guard.beforeWrite(state);
+      let failure: DirectoryError;
+      try {
+        await this.postRevoke(id);
+        return undefined;
+      } catch (e) {
+        failure =
+          e instanceof DirectoryError ? e : transientError('unexpected', `revoking sessions: ${String(e)}`);
+      }
+      if (!failure.transient || attempt >= REVOKE_ATTEMPTS) return failure;
+      const wait = failure.retryAfterMs ?? REVOKE_BACKOFF_MS[attempt - 1];
+      if (wait > MAX_REVOKE_RETRY_AFTER_MS) return failure;
+      await delay(wait, undefined, { signal: guard.signal });
+    }
+  }
+
+  private async postRevoke(id: string): Promise<void> {
     const res = await this.call({ method: 'POST', url: `${userPath(id)}/revokeSignInSessions` });
     // Documented as 200 {"value": true}; Graph's known-issues page says it has also answered 204.
     if (res.status === 200 || res.status === 204) return;
     throw graphFailure(res, "revoking the user's sign-in sessions", REVOKE_PERMISSION);
   }
 
-  private async readBack(id: string, expected: boolean): Promise<void> {
+  private async readBack(id: string, expected: boolean, signal: AbortSignal): Promise<void> {
     for (const wait of READ_BACK_DELAYS_MS) {
-      if (wait) await delay(wait);
+      if (wait) await delay(wait, undefined, { signal });
       const user = await this.requireUser(id);
       if (user.accountEnabled === expected) return;
     }
@@ -159,6 +265,14 @@ export class EntraIdAdapter implements DirectoryAdapter {
       `Entra ID accepted accountEnabled=${expected} for ${id} but still reads it back as ${!expected}`,
     );
   }
+}
+
+function stateOf(user: GraphUser): AccountState {
+  return user.accountEnabled === false ? 'disabled' : 'enabled';
+}
+
+function normalise(s: string): string {
+  return s.trim().toLowerCase();
 }
 
 /**

@@ -1,15 +1,26 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Client, User, UserGetSingleton, UserStatus } from '@okta/okta-sdk-nodejs';
 import { OktaProviderConfig } from '@app/config';
 import { AccountIdentifier } from '@app/domain';
 import { AppLogger } from '@app/logging';
 import { AdapterContext } from '../adapter-context';
-import { DirectoryAdapter, DisableOutcome, EnableOutcome, ResolvedAccount } from '../directory-adapter';
-import { DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
+import {
+  AccountState,
+  AttemptGuard,
+  DirectoryAdapter,
+  DisableOutcome,
+  EnableOutcome,
+  ResolvedAccount,
+} from '../directory-adapter';
+import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
 import { createOktaClient } from './okta-client';
 import { mapOktaError } from './okta-error-mapping';
 import { searchEquals } from './okta-search';
 
 type OktaUser = User | UserGetSingleton;
+type Lifecycle = 'suspend' | 'unsuspend' | 'unlock';
+
+export const SESSION_REVOCATION_FAILED = 'sessionRevocationFailed';
 
 /**
  * Keys that GET /api/v1/users/{key} would not read as a login: `me` is the caller itself (the admin who owns
@@ -18,7 +29,7 @@ type OktaUser = User | UserGetSingleton;
 const NOT_A_PATH_KEY = /^(me|\.{1,2})$/i;
 
 /** Statuses in which the user may still hold sign-in sessions worth clearing even though Okta won't suspend. */
-const MAY_HAVE_SESSIONS: ReadonlySet<UserStatus> = new Set(['LOCKED_OUT', 'PASSWORD_EXPIRED', 'RECOVERY']);
+const MAY_HAVE_SESSIONS: ReadonlySet<UserStatus> = new Set(['PASSWORD_EXPIRED', 'RECOVERY']);
 
 /** What re-enabling a user in these statuses would take; all of them mail the user or reset credentials. */
 const ENABLE_NEEDS: Partial<Record<UserStatus, string>> = {
@@ -30,13 +41,35 @@ const ENABLE_NEEDS: Partial<Record<UserStatus, string>> = {
 };
 
 /**
- * Okta through @okta/okta-sdk-nodejs (CONTRACT §9). Disable = suspend + clear sessions (never deactivate:
- * that drops app assignments and can only be undone by activation mail). Enable picks the inverse by status.
+ * How often a lifecycle step is tried again when someone else changed the user between our read and our call
+ * (each round follows the status Okta then reports). Two changes in a row mean a fight with another admin,
+ * which a person should look at.
+ */
+const MAX_STATUS_ROUNDS = 3;
+/**
+ * Session clearing is retried here, not by the engine: once the suspend holds, an engine retry would read the
+ * user SUSPENDED and could not tell a half-done disable from a finished one. Kept short (a worker slot waits).
+ */
+const CLEAR_ATTEMPTS = 3;
+const CLEAR_BACKOFF_MS = [200, 800];
+/** Okta's rate-limit reset is usually tens of seconds away: not worth holding the job for. */
+const MAX_CLEAR_RETRY_WAIT_MS = 5_000;
+
+/**
+ * Okta through @okta/okta-sdk-nodejs (CONTRACT §9). Disable = suspend + clear sessions and OAuth tokens
+ * (never deactivate: that drops app assignments and can only be undone by activation mail). Enable picks the
+ * inverse by status.
  */
 export class OktaAdapter implements DirectoryAdapter {
   readonly kind = 'okta' as const;
   readonly id: string;
   private readonly log: AppLogger;
+  private readonly protectedAccounts: ReadonlySet<string>;
+  /** Only an API token (SSWS) belongs to a user; an OAuth service app acts as itself. */
+  private readonly tokenHasOwner: boolean;
+  private tokenOwnerId?: string;
+  private tokenOwnerKnown = false;
+  private tokenOwnerLookup?: Promise<string | undefined>;
 
   constructor(
     config: OktaProviderConfig,
@@ -45,82 +78,82 @@ export class OktaAdapter implements DirectoryAdapter {
   ) {
     this.id = config.id;
     this.log = context.logger;
+    this.protectedAccounts = new Set((config.protectedAccounts ?? []).map(normalise));
+    this.tokenHasOwner = !config.oauth && !!config.token;
   }
 
   async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {
     const user = await this.find(account);
-    return user ? toResolved(user) : null;
+    if (!user) return null;
+    const resolved = toResolved(user);
+    const protectedReason = await this.protectedReason(resolved);
+    return protectedReason ? { ...resolved, protectedReason } : resolved;
   }
 
-  async disable(account: ResolvedAccount): Promise<DisableOutcome> {
+  async disable(account: ResolvedAccount, guard: AttemptGuard): Promise<DisableOutcome> {
     const user = await this.mustGet(account.objectRef);
-    const status = user.status as UserStatus;
     const userId = user.id as string;
-    if (status === 'SUSPENDED') {
-      // Someone suspended it before us; its sessions may have outlived that, and clearing them is harmless.
-      await this.clearSessions(userId);
-      return 'alreadyDisabled';
-    }
-    if (status !== 'ACTIVE') {
-      let note = '';
-      if (MAY_HAVE_SESSIONS.has(status)) {
-        await this.clearSessions(userId);
-        note = ' Its sign-in sessions were cleared.';
+    let status = user.status as UserStatus;
+    let unlocked = false;
+    for (let round = 0; round < MAX_STATUS_ROUNDS; round++) {
+      if (status === 'SUSPENDED') {
+        // Someone suspended it before us; its sessions may have outlived that, and clearing them is harmless.
+        await this.clearSessionsAfterSuspend(userId, guard);
+        return unlocked ? 'disabled' : 'alreadyDisabled';
       }
-      throw permanentError(
-        DirectoryErrorCodes.wrongState,
-        `Okta user is ${status}; Okta suspends only ACTIVE users, so it was left ${status}.${note}`,
-      );
-    }
-    try {
-      await this.call(() => this.client.userApi.suspendUser({ userId }));
-    } catch (e) {
-      if ((e as { code?: string }).code !== DirectoryErrorCodes.wrongState) throw e;
-      // The status changed between our read and our call (E0000001).
-      const now = (await this.mustGet(userId)).status;
-      if (now === 'ACTIVE') throw e;
-      if (now !== 'SUSPENDED') {
-        throw permanentError(
-          DirectoryErrorCodes.wrongState,
-          `Okta user is ${now}; Okta suspends only ACTIVE users`,
-        );
+      if (status === 'LOCKED_OUT') {
+        // A lockout ends by itself (after the policy's unlock time, or by self-service unlock), so it is no
+        // disable: Okta suspends only ACTIVE users, hence unlock first and suspend straight after.
+        await guard.beforeWrite('enabled');
+        const raced = await this.lifecycle(userId, 'unlock', status);
+        unlocked ||= raced === undefined;
+        status = raced ?? 'ACTIVE';
+        continue;
       }
-      await this.clearSessions(userId);
-      return 'alreadyDisabled';
-    }
-    // Suspend first, then clear: the other order would leave a window to sign in again.
-    await this.clearSessions(userId);
-    await this.expectStatus(userId, 'SUSPENDED', 'suspend');
-    this.log.info('okta user suspended and sessions cleared', { userId });
-    return 'disabled';
-  }
-
-  async enable(account: ResolvedAccount): Promise<EnableOutcome> {
-    const user = await this.mustGet(account.objectRef);
-    const status = user.status as UserStatus;
-    const userId = user.id as string;
-    if (status === 'ACTIVE') return 'alreadyEnabled';
-    if (status === 'SUSPENDED' || status === 'LOCKED_OUT') {
-      const operation = status === 'SUSPENDED' ? 'unsuspend' : 'unlock';
+      if (status !== 'ACTIVE') break;
+      await guard.beforeWrite('enabled');
+      let raced: UserStatus | undefined;
       try {
-        await this.call(() =>
-          operation === 'unsuspend'
-            ? this.client.userApi.unsuspendUser({ userId })
-            : this.client.userApi.unlockUser({ userId }),
-        );
+        raced = await this.lifecycle(userId, 'suspend', status);
       } catch (e) {
-        if ((e as { code?: string }).code === DirectoryErrorCodes.wrongState) {
-          if ((await this.mustGet(userId)).status === 'ACTIVE') return 'alreadyEnabled';
-        }
-        throw e;
+        if (!unlocked) throw e;
+        throw await this.unlockedButNotSuspended(userId, e, guard);
       }
-      await this.expectStatus(userId, 'ACTIVE', operation);
-      this.log.info(`okta user ${operation === 'unsuspend' ? 'unsuspended' : 'unlocked'}`, {
-        userId,
-        from: status,
-      });
-      return 'enabled';
+      if (raced === undefined) {
+        // Suspend first, then clear: the other order would leave a window to sign in again.
+        await this.clearSessionsAfterSuspend(userId, guard);
+        await this.expectStatus(userId, 'SUSPENDED', 'suspend');
+        this.log.info('okta user suspended and sessions cleared', { userId, unlockedFirst: unlocked });
+        return 'disabled';
+      }
+      status = raced;
     }
+    if (status === 'ACTIVE' || status === 'LOCKED_OUT' || status === 'SUSPENDED') throw stillChanging(status);
+    throw await this.cannotSuspend(userId, status, unlocked, guard);
+  }
+
+  async enable(account: ResolvedAccount, guard: AttemptGuard): Promise<EnableOutcome> {
+    const user = await this.mustGet(account.objectRef);
+    const userId = user.id as string;
+    let status = user.status as UserStatus;
+    for (let round = 0; round < MAX_STATUS_ROUNDS; round++) {
+      // On a later round, someone else made it ACTIVE meanwhile: enabled, but not by us.
+      if (status === 'ACTIVE') return 'alreadyEnabled';
+      if (status !== 'SUSPENDED' && status !== 'LOCKED_OUT') break;
+      const operation: Lifecycle = status === 'SUSPENDED' ? 'unsuspend' : 'unlock';
+      await guard.beforeWrite('disabled');
+      const raced = await this.lifecycle(userId, operation, status);
+      if (raced === undefined) {
+        await this.expectStatus(userId, 'ACTIVE', operation);
+        this.log.info(`okta user ${operation === 'unsuspend' ? 'unsuspended' : 'unlocked'}`, {
+          userId,
+          from: status,
+        });
+        return 'enabled';
+      }
+      status = raced;
+    }
+    if (status === 'SUSPENDED' || status === 'LOCKED_OUT') throw stillChanging(status);
     // Never activate / reactivate here: both send the user e-mail and restart onboarding, which is not
     // "restore the state from before the incident".
     const needs = ENABLE_NEEDS[status] ?? 'an administrator';
@@ -132,6 +165,56 @@ export class OktaAdapter implements DirectoryAdapter {
 
   async close(): Promise<void> {
     // node-fetch opens a connection per request (no keep-alive agent), so nothing is pooled.
+  }
+
+  /**
+   * The failure for a user Okta will not suspend. Users who can still sign in (PASSWORD_EXPIRED, RECOVERY, or
+   * one we unlocked) get their sessions cleared first, so that what we could not stop is at least shortened.
+   */
+  private async cannotSuspend(
+    userId: string,
+    status: UserStatus,
+    unlocked: boolean,
+    guard: AttemptGuard,
+  ): Promise<DirectoryError> {
+    let note = '';
+    if (unlocked || MAY_HAVE_SESSIONS.has(status)) {
+      await guard.beforeWrite('enabled');
+      const failure = await this.tryClearSessions(userId);
+      note = failure
+        ? ` Clearing its sessions failed too: ${failure.message}`
+        : ' Its sign-in sessions and OAuth tokens were cleared.';
+    }
+    const was = unlocked
+      ? 'was unlocked (it was LOCKED_OUT) so that it could be suspended, and is now '
+      : 'is ';
+    return permanentError(
+      DirectoryErrorCodes.wrongState,
+      `Okta user ${was}${status}; Okta suspends only ACTIVE users, so it was left ${status}.${note}`,
+    );
+  }
+
+  /**
+   * We unlocked the user in order to suspend it and the suspend failed: the user can now sign in, which it could
+   * not while locked out. Its sessions are cleared (best effort), and the error says so loudly while keeping the
+   * suspend's code and transience for the engine.
+   */
+  private async unlockedButNotSuspended(
+    userId: string,
+    e: unknown,
+    guard: AttemptGuard,
+  ): Promise<DirectoryError> {
+    const cause = e instanceof DirectoryError ? e : mapOktaError(e);
+    this.log.error('okta user unlocked for suspension but not suspended', { userId, code: cause.code });
+    await guard.beforeWrite('enabled');
+    const cleared = await this.tryClearSessions(userId);
+    return new DirectoryError(
+      cause.code,
+      `Okta user ${userId} was LOCKED_OUT and has been unlocked so that it could be suspended, but the suspend ` +
+        `failed, so the user is now ACTIVE and can sign in (its sessions ${cleared ? `could not be cleared either: ${cleared.message}` : 'were cleared'}): ${cause.message}`,
+      cause.transient,
+      cause.retryAfterMs,
+    );
   }
 
   private async find(account: AccountIdentifier): Promise<OktaUser | null> {
@@ -151,6 +234,50 @@ export class OktaAdapter implements DirectoryAdapter {
         // DNs, GUIDs, SIDs and down-level names belong to other directories.
         return null;
     }
+  }
+
+  private async protectedReason(account: ResolvedAccount): Promise<string | undefined> {
+    const listed = account.identifiers.find((i) => this.protectedAccounts.has(normalise(i)));
+    if (listed) return `${listed} is listed in protectedAccounts of provider ${this.id}`;
+    const owner = await this.ownerOfApiToken();
+    if (owner !== undefined && owner === account.objectRef) {
+      return `Okta user ${owner} owns the API token of provider ${this.id}: the token acts as that user, so suspending it could cut this engine off from Okta`;
+    }
+    return undefined;
+  }
+
+  /**
+   * The admin user whose API token we use (GET /api/v1/users/me answers that user for an SSWS token). Looked up
+   * once. Fails closed: while the owner cannot be read the resolve fails (transient, so the target is retried)
+   * rather than risk suspending the engine's own admin. A 404 means the token belongs to no user.
+   */
+  private async ownerOfApiToken(): Promise<string | undefined> {
+    if (!this.tokenHasOwner || this.tokenOwnerKnown) return this.tokenOwnerId;
+    this.tokenOwnerLookup ??= this.call(() => this.client.userApi.getUser({ userId: 'me' }))
+      .then((me) => me.id as string)
+      .catch((e: DirectoryError) => {
+        if (e.code === DirectoryErrorCodes.notFound) return undefined;
+        this.log.warn('cannot tell which Okta user owns the API token; resolving waits until it is known', {
+          provider: this.id,
+          code: e.code,
+          error: e.message,
+        });
+        throw e.transient
+          ? e
+          : transientError(
+              e.code,
+              `Cannot read the owner of the API token (protected account): ${e.message}`,
+            );
+      })
+      .then((id) => {
+        this.tokenOwnerId = id;
+        this.tokenOwnerKnown = true;
+        return id;
+      })
+      .finally(() => {
+        this.tokenOwnerLookup = undefined;
+      });
+    return this.tokenOwnerLookup;
   }
 
   /** GET /api/v1/users/{id or login}; the SDK URL-encodes the key. Not found is null. */
@@ -187,8 +314,80 @@ export class OktaAdapter implements DirectoryAdapter {
     return found[0] ?? null;
   }
 
-  private async clearSessions(userId: string): Promise<void> {
-    await this.call(() => this.client.userApi.revokeUserSessions({ userId }));
+  /**
+   * One lifecycle call. Undefined when Okta made the change; when Okta refused it for the user's status
+   * (E0000001: someone changed the user since our read), the status it has now, for the caller to follow. A
+   * refusal while the status is still `from` is not explained by a race and is thrown as it came.
+   */
+  private async lifecycle(
+    userId: string,
+    operation: Lifecycle,
+    from: UserStatus,
+  ): Promise<UserStatus | undefined> {
+    try {
+      await this.call(() => {
+        const api = this.client.userApi;
+        if (operation === 'suspend') return api.suspendUser({ userId });
+        if (operation === 'unsuspend') return api.unsuspendUser({ userId });
+        return api.unlockUser({ userId });
+      });
+      return undefined;
+    } catch (e) {
+      if ((e as { code?: string }).code !== DirectoryErrorCodes.wrongState) throw e;
+      const now = (await this.mustGet(userId)).status as UserStatus;
+      if (now === from) throw e;
+      this.log.info(`okta refused ${operation}: the user changed status meanwhile`, { userId, now });
+      return now;
+    }
+  }
+
+  /**
+   * The user is suspended by now, so a failure here becomes a warning, not a failed target (an engine retry
+   * would redo nothing but this). The guard's refusal is not such a failure and propagates.
+   */
+  private async clearSessionsAfterSuspend(userId: string, guard: AttemptGuard): Promise<void> {
+    const failure = await this.clearSessionsWithRetries(userId, guard, 'disabled');
+    if (!failure) return;
+    this.log.warn('okta user suspended but its sessions were not cleared', { userId, code: failure.code });
+    const remedy =
+      failure.code === DirectoryErrorCodes.insufficientRights
+        ? ' The API token owner or service app needs an admin role that may clear user sessions (and, for a service app, the okta.users.manage scope).'
+        : '';
+    guard.warn({
+      code: SESSION_REVOCATION_FAILED,
+      message:
+        `Okta user ${userId} IS suspended, but clearing its sessions and OAuth tokens failed, so sessions and ` +
+        `tokens issued before may stay usable until they expire. ${failure.message}.${remedy}`,
+    });
+  }
+
+  /** DELETE …/sessions, retried while the failure is transient and short; answers the last failure. */
+  private async clearSessionsWithRetries(
+    userId: string,
+    guard: AttemptGuard,
+    state: AccountState,
+  ): Promise<DirectoryError | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      await guard.beforeWrite(state);
+      const failure = await this.tryClearSessions(userId);
+      if (!failure || !failure.transient || attempt >= CLEAR_ATTEMPTS) return failure;
+      const wait = failure.retryAfterMs ?? CLEAR_BACKOFF_MS[attempt - 1];
+      if (wait > MAX_CLEAR_RETRY_WAIT_MS) return failure;
+      await delay(wait, undefined, { signal: guard.signal });
+    }
+  }
+
+  /**
+   * oauthTokens=true revokes the OIDC/OAuth refresh and access tokens Okta issued to the user as well: without
+   * it, apps holding a refresh token would keep minting access tokens for the suspended user.
+   */
+  private async tryClearSessions(userId: string): Promise<DirectoryError | undefined> {
+    try {
+      await this.call(() => this.client.userApi.revokeUserSessions({ userId, oauthTokens: true }));
+      return undefined;
+    } catch (e) {
+      return e as DirectoryError;
+    }
   }
 
   private async expectStatus(userId: string, expected: UserStatus, operation: string): Promise<void> {
@@ -212,6 +411,18 @@ export class OktaAdapter implements DirectoryAdapter {
       throw mapped;
     }
   }
+}
+
+/** The user's status changed under every lifecycle call we made: worth another attempt later, not a verdict. */
+function stillChanging(status: UserStatus): DirectoryError {
+  return transientError(
+    DirectoryErrorCodes.wrongState,
+    `Okta user kept changing status while being changed (now ${status}); another admin or policy may be acting on it`,
+  );
+}
+
+function normalise(s: string): string {
+  return s.trim().toLowerCase();
 }
 
 function toResolved(user: OktaUser): ResolvedAccount {
