@@ -1,24 +1,35 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 
-/** Debian packages the integration tier needs, and a binary that proves each is installed. */
-const PACKAGES: Array<{ pkg: string; binary: string }> = [
-  { pkg: 'slapd', binary: '/usr/sbin/slapd' },
-  { pkg: 'ldap-utils', binary: '/usr/bin/ldapsearch' },
-  { pkg: 'samba', binary: '/usr/sbin/samba' },
-  // A Recommends of samba, so --no-install-recommends leaves it out; provisioning a DC needs its AD schema.
-  {
-    pkg: 'samba-ad-provision',
-    binary: '/usr/share/samba/setup/ad-schema/AD_DS_Classes__Windows_Server_2012_R2.ldf',
-  },
+/**
+ * Debian packages the integration tier needs. samba's Recommends are needed too but are left out by
+ * --no-install-recommends: the AD schema a DC provision reads (samba-ad-provision), the DC's database
+ * modules such as samba_secrets (samba-dsdb-modules) and acl_xattr (samba-vfs-modules).
+ */
+const PACKAGES = [
+  'slapd',
+  'ldap-utils',
+  'samba',
+  'samba-ad-provision',
+  'samba-dsdb-modules',
+  'samba-vfs-modules',
 ];
+
+function installed(pkg: string): boolean {
+  try {
+    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).includes(
+      'install ok installed',
+    );
+  } catch {
+    return false;
+  }
+}
 
 /**
  * CONTRACT §1: the test set-up installs what the machine lacks from the OS packages where it can (root), or
  * stops at once saying what to install.
  */
 export async function ensureSystemPackages(): Promise<void> {
-  const missing = PACKAGES.filter((p) => !existsSync(p.binary)).map((p) => p.pkg);
+  const missing = PACKAGES.filter((p) => !installed(p));
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
     throw new Error(
