@@ -2,12 +2,34 @@ import { createServer, Server, Socket } from 'node:net';
 import { OpenLdapProviderConfig } from '@app/config';
 import { parseAccountIdentifier } from '@app/domain';
 import { AppLogger } from '@app/logging';
-import { DirectoryAdapter, DirectoryError, DirectoryErrorCodes } from '@app/directories';
+import {
+  AccountState,
+  AttemptGuard,
+  DirectoryAdapter,
+  DirectoryError,
+  DirectoryErrorCodes,
+  unguarded,
+} from '@app/directories';
 import { createOpenLdapAdapter, PERMANENT_LOCK } from '../../libs/directories/src/openldap';
 import { SlapdHandle, openLdapProvider, startSlapd } from '../harness/slapd';
 
 const id = parseAccountIdentifier;
+const SUFFIX = 'dc=example,dc=org';
 const LOCK = 'pwdAccountLockedTime';
+
+/** A guard that records each beforeWrite and runs `onWrite` before letting it pass. */
+function guardWith(
+  onWrite: (state: AccountState) => Promise<void>,
+): AttemptGuard & { writes: AccountState[] } {
+  const base = unguarded();
+  return {
+    ...base,
+    beforeWrite: async (state) => {
+      base.writes.push(state);
+      await onWrite(state);
+    },
+  };
+}
 
 describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
   let slapd: SlapdHandle;
@@ -20,7 +42,6 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
   const newAdapter = (over: Partial<OpenLdapProviderConfig> = {}) => {
     const a = createOpenLdapAdapter(configFor(over), {
       logger: new AppLogger('test', 'debug', (l) => logLines.push(l)),
-      hasActiveDirectory: false,
     });
     extraAdapters.push(a);
     return a;
@@ -45,6 +66,13 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
         { uid: 'shared2', mail: 'team@example.org', password: 'shared2-pw' },
         { uid: 'timed', password: 'timed-pw' },
         { uid: 'gone', password: 'gone-pw' },
+        { uid: 'fenced', password: 'fenced-pw' },
+        { uid: 'vip', mail: 'vip@example.org', password: 'vip-pw' },
+        { uid: 'staffer', password: 'staffer-pw' },
+        { uid: 'unique', password: 'unique-pw' },
+        { uid: 'posix', password: 'posix-pw' },
+        // Unescaped in a membership filter, this uid would make every posixGroup named posix list it.
+        { uid: 'nobody)(cn=posix', password: 'nobody-pw' },
       ],
     });
     await slapd.addEntry(`ou=staff,${slapd.suffix}`, { objectClass: 'organizationalUnit', ou: 'staff' });
@@ -70,7 +98,6 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
 
       for (const raw of [
         'jdoe',
-        'CORP\\jdoe',
         'jdoe@example.org',
         'john.doe@example.org',
         dn,
@@ -107,10 +134,18 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
       expect(await adapter.resolve(id(`uid=nobody,${slapd.baseDN}`))).toBeNull();
     });
 
-    it('answers null for SIDs and Okta ids without contacting the directory', async () => {
+    it('answers null for SIDs, Okta ids and DOMAIN\\name without contacting the directory', async () => {
       const offline = newAdapter({ url: `ldap://127.0.0.1:${await closedPort()}` });
       expect(await offline.resolve(id('S-1-5-21-1004336348-1177238915-682003330-512'))).toBeNull();
       expect(await offline.resolve(id('00u1a2b3c4d5e6f7g8h9'))).toBeNull();
+      expect(await offline.resolve(id('ANY\\jdoe'))).toBeNull();
+    });
+
+    it('does not take a down-level name: OpenLDAP has no domain that could confirm it', async () => {
+      for (const raw of ['ANY\\jdoe', 'CORP\\jdoe', 'ANY\\*)(uid=*']) {
+        expect({ raw, found: await adapter.resolve(id(raw)) }).toEqual({ raw, found: null });
+      }
+      expect((await adapter.resolve(id('jdoe')))?.objectId).toBe(slapd.userDn('jdoe'));
     });
   });
 
@@ -131,7 +166,7 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
       const odd = await adapter.resolve(id(oddDn));
       expect(odd?.objectRef).toBe(await uuidOf(oddDn));
 
-      expect(await adapter.disable(odd!)).toBe('disabled');
+      expect(await adapter.disable(odd!, unguarded())).toBe('disabled');
       expect(await lockOf(oddDn)).toEqual([PERMANENT_LOCK]);
       expect(await slapd.canBind(oddDn, 'odd-pw')).toBe(false);
       for (const uid of ['jdoe', 'decoy']) {
@@ -139,7 +174,7 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
       }
       expect(await slapd.canBind(slapd.userDn('jdoe'), 'jdoe-pw')).toBe(true);
       expect(await slapd.canBind(slapd.userDn('decoy'), 'decoy-pw')).toBe(true);
-      expect(await adapter.enable(odd!)).toBe('enabled');
+      expect(await adapter.enable(odd!, unguarded())).toBe('enabled');
     });
   });
 
@@ -149,11 +184,11 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
       expect(await slapd.canBind(dn, 'jdoe-pw')).toBe(true);
       const account = (await adapter.resolve(id('jdoe')))!;
 
-      expect(await adapter.disable(account)).toBe('disabled');
+      expect(await adapter.disable(account, unguarded())).toBe('disabled');
       expect(await lockOf(dn)).toEqual([PERMANENT_LOCK]);
       expect(await slapd.canBind(dn, 'jdoe-pw')).toBe(false);
 
-      expect(await adapter.disable(account)).toBe('alreadyDisabled');
+      expect(await adapter.disable(account, unguarded())).toBe('alreadyDisabled');
       expect(await lockOf(dn)).toEqual([PERMANENT_LOCK]);
       expect((await adapter.resolve(id('jdoe')))?.disabled).toBe(true);
     });
@@ -163,11 +198,11 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
       const account = (await adapter.resolve(id('jdoe')))!;
       expect(account.disabled).toBe(true);
 
-      expect(await adapter.enable(account)).toBe('enabled');
+      expect(await adapter.enable(account, unguarded())).toBe('enabled');
       expect(await lockOf(dn)).toBeUndefined();
       expect(await slapd.canBind(dn, 'jdoe-pw')).toBe(true);
 
-      expect(await adapter.enable(account)).toBe('alreadyEnabled');
+      expect(await adapter.enable(account, unguarded())).toBe('alreadyEnabled');
       expect(await slapd.canBind(dn, 'jdoe-pw')).toBe(true);
       expect((await adapter.resolve(id('jdoe')))?.disabled).toBe(false);
     });
@@ -178,7 +213,7 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
       const account = (await adapter.resolve(id('timed')))!;
       expect(account.disabled).toBe(false);
 
-      expect(await adapter.disable(account)).toBe('disabled');
+      expect(await adapter.disable(account, unguarded())).toBe('disabled');
       expect(await lockOf(dn)).toEqual([PERMANENT_LOCK]);
       expect(await slapd.canBind(dn, 'timed-pw')).toBe(false);
     });
@@ -186,11 +221,151 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
     it('fails permanently with notFound when the entry was deleted after resolve', async () => {
       const account = (await adapter.resolve(id('gone')))!;
       await slapd.deleteEntry(account.objectId);
-      await expect(adapter.disable(account)).rejects.toMatchObject({
+      await expect(adapter.disable(account, unguarded())).rejects.toMatchObject({
         code: DirectoryErrorCodes.notFound,
         transient: false,
       });
-      await expect(adapter.enable(account)).rejects.toMatchObject({ code: DirectoryErrorCodes.notFound });
+      await expect(adapter.enable(account, unguarded())).rejects.toMatchObject({
+        code: DirectoryErrorCodes.notFound,
+      });
+    });
+  });
+
+  describe('writes fenced by the guard', () => {
+    it('tells the guard the state before each write', async () => {
+      const account = (await adapter.resolve(id('fenced')))!;
+      const disabling = unguarded();
+      expect(await adapter.disable(account, disabling)).toBe('disabled');
+      expect(disabling.writes).toEqual(['enabled']);
+      const enabling = unguarded();
+      expect(await adapter.enable(account, enabling)).toBe('enabled');
+      expect(enabling.writes).toEqual(['disabled']);
+      const repeat = unguarded();
+      expect(await adapter.enable(account, repeat)).toBe('alreadyEnabled');
+      expect(repeat.writes).toEqual([]);
+    });
+
+    it('a guard that refuses stops the write, and its own error reaches the caller', async () => {
+      const dn = slapd.userDn('fenced');
+      const account = (await adapter.resolve(id('fenced')))!;
+      const refusal = new Error('claim lost to another attempt');
+      const refusing = guardWith(async () => {
+        throw refusal;
+      });
+
+      await expect(adapter.disable(account, refusing)).rejects.toBe(refusal);
+      expect(await lockOf(dn)).toBeUndefined();
+      expect(await slapd.canBind(dn, 'fenced-pw')).toBe(true);
+
+      expect(await adapter.disable(account, unguarded())).toBe('disabled');
+      await expect(adapter.enable(account, refusing)).rejects.toBe(refusal);
+      expect(await lockOf(dn)).toEqual([PERMANENT_LOCK]);
+      expect(refusing.writes).toEqual(['enabled', 'disabled']);
+      expect(await adapter.enable(account, unguarded())).toBe('enabled');
+    });
+
+    it('an aborted attempt writes nothing and does not even ask the guard', async () => {
+      const dn = slapd.userDn('fenced');
+      const account = (await adapter.resolve(id('fenced')))!;
+      const controller = new AbortController();
+      const reason = new Error('attempt timed out');
+      controller.abort(reason);
+      const guard = { ...guardWith(async () => undefined), signal: controller.signal };
+      await expect(adapter.disable(account, guard)).rejects.toBe(reason);
+      expect(guard.writes).toEqual([]);
+      expect(await lockOf(dn)).toBeUndefined();
+    });
+  });
+
+  describe('protected accounts', () => {
+    const groups = `ou=groups,${SUFFIX}`;
+    const reasonOf = async (a: DirectoryAdapter, raw: string) => (await a.resolve(id(raw)))?.protectedReason;
+
+    beforeAll(async () => {
+      await slapd.addEntry(groups, { objectClass: 'organizationalUnit', ou: 'groups' });
+      await slapd.addEntry(`cn=admins,${groups}`, {
+        objectClass: 'groupOfNames',
+        cn: 'admins',
+        // Another spelling of the DN than slapd's: the server must compare them, not the adapter.
+        member: `UID=staffer, OU=People,${SUFFIX}`,
+      });
+      await slapd.addEntry(`cn=unique,${groups}`, {
+        objectClass: 'groupOfUniqueNames',
+        cn: 'unique',
+        uniqueMember: slapd.userDn('unique'),
+      });
+      await slapd.addEntry(`cn=posix,${groups}`, {
+        objectClass: 'posixGroup',
+        cn: 'posix',
+        gidNumber: '5000',
+        memberUid: 'posix',
+      });
+    });
+
+    it('an ordinary account is not protected, even with every kind of entry in the list', async () => {
+      const guarded = newAdapter({
+        protectedAccounts: ['vip', `cn=admins,${groups}`, `cn=unique,${groups}`, `cn=posix,${groups}`],
+      });
+      const found = (await guarded.resolve(id('decoy')))!;
+      expect(found.objectId).toBe(slapd.userDn('decoy'));
+      expect(found.protectedReason).toBeUndefined();
+      expect(await reasonOf(adapter, 'vip')).toBeUndefined();
+    });
+
+    it.each([
+      ['uid in another case', () => 'VIP'],
+      ['mail', () => 'vip@example.org'],
+      ['DN in other case and spacing', () => `UID=vip, OU=People,${SUFFIX}`],
+      ['entryUUID', async () => uuidOf(slapd.userDn('vip'))],
+    ])('listed by %s, the account is protected and no other', async (_form, entry) => {
+      const guarded = newAdapter({ protectedAccounts: [await entry()] });
+      expect(await reasonOf(guarded, 'vip')).toMatch(/protectedAccounts/);
+      expect(await reasonOf(guarded, 'vip@example.org')).toMatch(/protectedAccounts/);
+      expect(await reasonOf(guarded, 'decoy')).toBeUndefined();
+    });
+
+    it.each([
+      ['member (groupOfNames)', 'admins', 'staffer', 'posix'],
+      ['uniqueMember (groupOfUniqueNames)', 'unique', 'unique', 'staffer'],
+      ['memberUid (posixGroup)', 'posix', 'posix', 'unique'],
+    ])(
+      'a group listing the account in %s protects it, and not others',
+      async (_kind, group, member, outsider) => {
+        const guarded = newAdapter({ protectedAccounts: [`cn=${group},${groups}`] });
+        expect(await reasonOf(guarded, member)).toMatch(new RegExp(`member of cn=${group}`));
+        expect(await reasonOf(guarded, outsider)).toBeUndefined();
+        expect(await reasonOf(guarded, 'decoy')).toBeUndefined();
+      },
+    );
+
+    it('a missing group protects nobody and is reported in the log', async () => {
+      const before = logLines.length;
+      const guarded = newAdapter({ protectedAccounts: [`cn=nosuchgroup,${groups}`] });
+      expect(await reasonOf(guarded, 'staffer')).toBeUndefined();
+      expect(logLines.slice(before).join('\n')).toContain('cn=nosuchgroup');
+    });
+
+    it('filter syntax in a listed entry is literal text, never a wildcard', async () => {
+      const guarded = newAdapter({
+        protectedAccounts: ['*', 'cn=*)(objectClass=*', `cn=*,${groups}`, '*@example.org'],
+      });
+      for (const raw of ['decoy', 'vip', 'staffer', 'posix']) {
+        expect({ raw, reason: await reasonOf(guarded, raw) }).toEqual({ raw, reason: undefined });
+      }
+    });
+
+    it("filter syntax in the account's own uid or DN does not make a group list it", async () => {
+      const guarded = newAdapter({
+        protectedAccounts: [`cn=admins,${groups}`, `cn=unique,${groups}`, `cn=posix,${groups}`],
+      });
+      const odd = (await guarded.resolve(id('nobody)(cn=posix')))!;
+      expect(odd.identifiers).toContain('nobody)(cn=posix');
+      expect(odd.protectedReason).toBeUndefined();
+      expect(await reasonOf(guarded, 'posix')).toMatch(/member of cn=posix/);
+    });
+
+    it('an entry that is no identifier at all stops the adapter from starting', () => {
+      expect(() => newAdapter({ protectedAccounts: ['a\\b\\c'] })).toThrow(/protectedAccounts\[0\]/);
     });
   });
 
@@ -251,8 +426,8 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
       const fresh = newAdapter();
       const account = (await fresh.resolve(id('decoy')))!;
       await fresh.resolve(id('decoy@example.org'));
-      expect(await fresh.disable(account)).toBe('disabled');
-      expect(await fresh.enable(account)).toBe('enabled');
+      expect(await fresh.disable(account, unguarded())).toBe('disabled');
+      expect(await fresh.enable(account, unguarded())).toBe('enabled');
 
       // The reader binds anonymously and nothing else binds as rootdn meanwhile: all rootdn connections
       // opened since `before` are the adapter's.
@@ -274,7 +449,7 @@ describe('OpenLDAP adapter bound as a service account that is not the rootdn', (
   const adapterAs = (bindDN: string, bindPassword: string) => {
     const a = createOpenLdapAdapter(
       { id: 'ldap', kind: 'openLdap', url: slapd.url, bindDN, bindPassword, baseDN: slapd.baseDN },
-      { logger: new AppLogger('test', 'error', () => undefined), hasActiveDirectory: false },
+      { logger: new AppLogger('test', 'error', () => undefined) },
     );
     adapters.push(a);
     return a;
@@ -311,13 +486,23 @@ describe('OpenLDAP adapter bound as a service account that is not the rootdn', (
     }
     const account = (await svc.resolve(id('victim')))!;
 
-    expect(await svc.disable(account)).toBe('disabled');
+    expect(await svc.disable(account, unguarded())).toBe('disabled');
     expect((await slapd.readAttributes(dn, [LOCK]))[LOCK]).toEqual([PERMANENT_LOCK]);
     expect(await slapd.canBind(dn, 'victim-pw')).toBe(false);
 
-    expect(await svc.enable(account)).toBe('enabled');
+    expect(await svc.enable(account, unguarded())).toBe('enabled');
     expect((await slapd.readAttributes(dn, [LOCK]))[LOCK]).toBeUndefined();
     expect(await slapd.canBind(dn, 'victim-pw')).toBe(true);
+  });
+
+  it('the account it binds as is protected, however its DN is spelled in bindDN', async () => {
+    for (const bindDN of [svcDn, 'UID=svc-response, OU=People,DC=example,DC=org']) {
+      const svc = adapterAs(bindDN, 'svc-pw');
+      const self = (await svc.resolve(id('svc-response')))!;
+      expect(self.objectId).toBe(slapd.userDn('svc-response'));
+      expect(self.protectedReason).toMatch(/binds as/);
+      expect((await svc.resolve(id('victim')))?.protectedReason).toBeUndefined();
+    }
   });
 
   it('fails permanently with insufficientRights when the account may only read, and changes nothing', async () => {
@@ -326,7 +511,7 @@ describe('OpenLDAP adapter bound as a service account that is not the rootdn', (
     const account = (await auditor.resolve(id('victim')))!;
     expect(account.objectId).toBe(dn);
 
-    await expect(auditor.disable(account)).rejects.toMatchObject({
+    await expect(auditor.disable(account, unguarded())).rejects.toMatchObject({
       code: DirectoryErrorCodes.insufficientRights,
       transient: false,
     });

@@ -331,6 +331,7 @@ export const UF = {
   PASSWD_NOTREQD: 0x20,
   NORMAL_ACCOUNT: 0x200,
   WORKSTATION_TRUST_ACCOUNT: 0x1000,
+  SERVER_TRUST_ACCOUNT: 0x2000,
   DONT_EXPIRE_PASSWORD: 0x10000,
 } as const;
 
@@ -403,6 +404,30 @@ export class SambaAdmin {
     });
     this.created.push(dn);
     return { dn, sam };
+  }
+
+  /** A global security group holding `members` (DNs of users or other groups). */
+  async createGroup(opts: { name: string; members?: string[] }): Promise<TestAccount> {
+    const dn = `CN=${escapeRdn(opts.name)},CN=Users,${this.baseDN}`;
+    await this.client.add(dn, {
+      objectClass: ['top', 'group'],
+      sAMAccountName: opts.name,
+      // ADS_GROUP_TYPE_GLOBAL_GROUP | ADS_GROUP_TYPE_SECURITY_ENABLED, as a signed 32-bit value.
+      groupType: String(0x80000002 | 0),
+      ...(opts.members?.length ? { member: opts.members } : {}),
+    });
+    this.created.push(dn);
+    return { dn, sam: opts.name };
+  }
+
+  /** The computer accounts of the domain controllers, which provisioning puts in OU=Domain Controllers. */
+  async domainControllers(): Promise<TestAccount[]> {
+    const { searchEntries } = await this.client.search(`OU=Domain Controllers,${this.baseDN}`, {
+      scope: 'sub',
+      filter: '(&(objectClass=computer)(sAMAccountName=*))',
+      attributes: ['sAMAccountName'],
+    });
+    return searchEntries.map((e) => ({ dn: e.dn, sam: String(e.sAMAccountName) }));
   }
 
   async createOu(name: string): Promise<string> {

@@ -1,2 +1,3 @@
 export * from './ldap-escape';
 export * from './ldap-connection';
+export * from './protected-accounts';

@@ -9,6 +9,7 @@ import {
   SearchOptions,
 } from 'ldapts';
 import { TlsConfig } from '@app/config';
+import { AccountState, AttemptGuard } from '../directory-adapter';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
 
 export interface LdapConnectionOptions {
@@ -43,6 +44,28 @@ export class LdapConnection {
     const client = await this.get();
     try {
       return await fn(client);
+    } catch (e) {
+      const mapped = mapLdapError(e);
+      if (mapped.transient) await this.drop(client);
+      throw mapped;
+    }
+  }
+
+  /**
+   * One write, fenced by the engine: `guard.beforeWrite` runs once the connection is bound, right before the
+   * request goes out, so nothing (not even a reconnect) lies between the fence and the write. Its error is
+   * the engine's verdict, not a directory failure: it reaches the caller untouched and keeps the connection.
+   */
+  async write(
+    guard: AttemptGuard,
+    stateBefore: AccountState,
+    request: (client: Client) => Promise<void>,
+  ): Promise<void> {
+    const client = await this.get();
+    guard.signal.throwIfAborted();
+    await guard.beforeWrite(stateBefore);
+    try {
+      await request(client);
     } catch (e) {
       const mapped = mapLdapError(e);
       if (mapped.transient) await this.drop(client);
@@ -119,6 +142,11 @@ export class LdapConnection {
     if (this.client === client) this.client = null;
     await client.unbind().catch(() => undefined);
   }
+}
+
+/** Whether `e` is the DirectoryError `use`/`write` made of LDAP result `code`. */
+export function isLdapResult(e: unknown, code: number): boolean {
+  return e instanceof DirectoryError && e.code === `ldapResult${code}`;
 }
 
 export function buildTlsOptions(tls: TlsConfig | undefined): ConnectionOptions {

@@ -4,9 +4,13 @@ import { accountFilter, PERSON_FILTER } from './openldap-filter';
 const filterFor = (raw: string) => accountFilter(parseAccountIdentifier(raw));
 
 describe('accountFilter', () => {
-  it('matches a name or down-level name by uid, always among person entries', () => {
+  it('matches a name by uid, always among person entries', () => {
     expect(filterFor('jdoe')).toBe(`(&${PERSON_FILTER}(uid=jdoe))`);
-    expect(filterFor('CORP\\jdoe')).toBe(`(&${PERSON_FILTER}(uid=jdoe))`);
+  });
+
+  it('has no filter for a down-level name: OpenLDAP has no domain to check it against', () => {
+    expect(filterFor('CORP\\jdoe')).toBeNull();
+    expect(filterFor('ANY\\*)(uid=*')).toBeNull();
   });
 
   it('matches an address by mail or uid', () => {

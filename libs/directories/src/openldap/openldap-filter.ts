@@ -8,6 +8,9 @@ export const PERSON_FILTER = '(|(objectClass=inetOrgPerson)(objectClass=posixAcc
  * The search filter that finds the account an identifier names, or null for identifier kinds OpenLDAP has
  * no attribute for (SIDs, Okta ids), so those cost no round trip.
  *
+ * A down-level name (`CORP\jdoe`) is null too: OpenLDAP has no domains, so nothing can confirm that CORP is
+ * this directory, and the jdoe of another domain must not be disabled here.
+ *
  * A DN is matched through `entryDN` (RFC 5020) inside a subtree search under baseDN, rather than by searching
  * the DN itself: slapd then normalises the DN (case, spacing, escapes) and the scope check comes for free.
  */
@@ -26,7 +29,6 @@ export function accountFilter(id: AccountIdentifier): string | null {
       match = escapeFilter`(|(mail=${v})(uid=${v}))`;
       break;
     case 'name':
-    case 'downLevel':
       match = escapeFilter`(uid=${v})`;
       break;
     default:

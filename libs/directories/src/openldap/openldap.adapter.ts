@@ -2,15 +2,37 @@ import { Attribute, Change, Client, NoSuchObjectError } from 'ldapts';
 import { OpenLdapProviderConfig } from '@app/config';
 import { AccountIdentifier } from '@app/domain';
 import { AdapterContext } from '../adapter-context';
-import { DirectoryAdapter, DisableOutcome, EnableOutcome, ResolvedAccount } from '../directory-adapter';
-import { DirectoryError, DirectoryErrorCodes, permanentError } from '../directory-error';
-import { LdapConnection } from '../ldap';
+import {
+  AttemptGuard,
+  DirectoryAdapter,
+  DisableOutcome,
+  EnableOutcome,
+  ResolvedAccount,
+} from '../directory-adapter';
+import { DirectoryErrorCodes, permanentError } from '../directory-error';
+import {
+  LdapConnection,
+  ProtectedEntries,
+  escapeFilter,
+  isLdapResult,
+  parseProtectedEntries,
+  sameIdentifier,
+} from '../ldap';
 import { accountFilter } from './openldap-filter';
 
 /** slapo-ppolicy(5): "permanently locked and may only be unlocked by an administrator". */
 export const PERMANENT_LOCK = '000001010000Z';
 const LOCK_ATTR = 'pwdAccountLockedTime';
-const NO_SUCH_ATTRIBUTE = 'ldapResult16';
+const NO_SUCH_ATTRIBUTE = 16;
+const NO_SUCH_OBJECT = 32;
+
+/** What resolve() read of an entry, as the protection rules need it. */
+interface EntryFacts {
+  dn: string;
+  uids: string[];
+  mails: string[];
+  uuid?: string;
+}
 
 /**
  * OpenLDAP with the ppolicy overlay: an account is disabled by the administrative lock value of
@@ -20,6 +42,7 @@ export class OpenLdapAdapter implements DirectoryAdapter {
   readonly kind = 'openLdap' as const;
   readonly id: string;
   private readonly connection: LdapConnection;
+  private readonly protectedEntries: ProtectedEntries;
 
   constructor(
     private readonly config: OpenLdapProviderConfig,
@@ -29,6 +52,7 @@ export class OpenLdapAdapter implements DirectoryAdapter {
     const method = config.disableMethod ?? 'ppolicy';
     if (method !== 'ppolicy')
       throw new Error(`provider ${config.id}: unknown disableMethod ${String(method)}`);
+    this.protectedEntries = parseProtectedEntries(config.protectedAccounts, config.id);
     this.connection = LdapConnection.forProvider(config);
   }
 
@@ -45,25 +69,40 @@ export class OpenLdapAdapter implements DirectoryAdapter {
       this.id,
     );
     if (!entry) return null;
-    const uuid = first(entry.entryUUID);
-    const identifiers = [entry.dn, ...values(entry.uid), ...values(entry.mail), ...(uuid ? [uuid] : [])];
+    const facts: EntryFacts = {
+      dn: entry.dn,
+      uids: values(entry.uid),
+      mails: values(entry.mail),
+      uuid: first(entry.entryUUID),
+    };
+    const identifiers = [entry.dn, ...facts.uids, ...facts.mails, ...(facts.uuid ? [facts.uuid] : [])];
+    const protectedReason = await this.protectedReason(facts);
     return {
       objectId: entry.dn,
       // entryUUID survives renames and moves; a plain GUID string parses back to kind 'guid'.
-      objectRef: uuid ?? entry.dn,
+      objectRef: facts.uuid ?? entry.dn,
       identifiers: [...new Set(identifiers)],
       disabled: first(entry[LOCK_ATTR]) === PERMANENT_LOCK,
+      ...(protectedReason ? { protectedReason } : {}),
     };
   }
 
-  async disable(account: ResolvedAccount): Promise<DisableOutcome> {
+  async disable(account: ResolvedAccount, guard: AttemptGuard): Promise<DisableOutcome> {
     const dn = account.objectId;
+    guard.signal.throwIfAborted();
     if ((await this.readLock(dn)) === PERMANENT_LOCK) return 'alreadyDisabled';
     // Replace, not add: a timed lock left by failed binds (any other value) expires with pwdLockoutDuration,
     // so it is no disable; replacing it makes the lock permanent, and replace cannot race with such a lock.
-    await this.connection.use((client) =>
-      client.modify(dn, new Change({ operation: 'replace', modification: lockAttribute([PERMANENT_LOCK]) })),
-    );
+    try {
+      await this.connection.write(guard, 'enabled', (client) =>
+        client.modify(
+          dn,
+          new Change({ operation: 'replace', modification: lockAttribute([PERMANENT_LOCK]) }),
+        ),
+      );
+    } catch (e) {
+      throw isLdapResult(e, NO_SUCH_OBJECT) ? gone(dn) : e;
+    }
     const after = await this.readLock(dn);
     if (after !== PERMANENT_LOCK) {
       throw permanentError(
@@ -75,16 +114,19 @@ export class OpenLdapAdapter implements DirectoryAdapter {
     return 'disabled';
   }
 
-  async enable(account: ResolvedAccount): Promise<EnableOutcome> {
+  async enable(account: ResolvedAccount, guard: AttemptGuard): Promise<EnableOutcome> {
     const dn = account.objectId;
-    if ((await this.readLock(dn)) === null) return 'alreadyEnabled';
+    guard.signal.throwIfAborted();
+    const lock = await this.readLock(dn);
+    if (lock === null) return 'alreadyEnabled';
     try {
-      await this.connection.use((client) =>
+      await this.connection.write(guard, lock === PERMANENT_LOCK ? 'disabled' : 'enabled', (client) =>
         client.modify(dn, new Change({ operation: 'delete', modification: lockAttribute([]) })),
       );
     } catch (e) {
+      if (isLdapResult(e, NO_SUCH_OBJECT)) throw gone(dn);
       // Someone (or a lock expiry) removed it between our read and our write: the read-back decides.
-      if (!(e instanceof DirectoryError && e.code === NO_SUCH_ATTRIBUTE)) throw e;
+      if (!isLdapResult(e, NO_SUCH_ATTRIBUTE)) throw e;
     }
     const after = await this.readLock(dn);
     if (after !== null) {
@@ -99,6 +141,64 @@ export class OpenLdapAdapter implements DirectoryAdapter {
 
   close(): Promise<void> {
     return this.connection.close();
+  }
+
+  /** Which rule of CONTRACT §4.1 forbids disabling this entry, or undefined. */
+  private async protectedReason(facts: EntryFacts): Promise<string | undefined> {
+    const listed = this.protectedEntries.listed.find(({ id }) => names(id, facts));
+    if (listed) return `${listed.entry} is listed in protectedAccounts of provider ${this.id}`;
+    const { dns } = this.protectedEntries;
+    // One search answers the usual "none of these DNs"; only a match pays for finding out which it was.
+    if (await this.isOneOf(facts.dn, [this.config.bindDN, ...dns])) {
+      if (await this.isOneOf(facts.dn, [this.config.bindDN])) {
+        return `it is the identity provider ${this.id} binds as (${this.config.bindDN})`;
+      }
+      for (const dn of dns) {
+        if (await this.isOneOf(facts.dn, [dn]))
+          return `${dn} is listed in protectedAccounts of provider ${this.id}`;
+      }
+    }
+    for (const dn of dns) {
+      if (await this.groupLists(dn, facts)) {
+        return `it is a member of ${dn}, listed in protectedAccounts of provider ${this.id}`;
+      }
+    }
+    return undefined;
+  }
+
+  /** Whether one of `dns` names the entry at `entryDn`; slapd compares them (case, spacing, escapes). */
+  private isOneOf(entryDn: string, dns: string[]): Promise<boolean> {
+    const filter = `(|${dns.map((dn) => escapeFilter`(entryDN=${dn})`).join('')})`;
+    return this.connection.use(async (client) => {
+      const { searchEntries } = await client.search(entryDn, { scope: 'base', filter, attributes: ['1.1'] });
+      return searchEntries.length > 0;
+    });
+  }
+
+  /**
+   * Whether the entry at `groupDn` lists the account directly, by DN (groupOfNames, groupOfUniqueNames) or by
+   * uid (posixGroup). A group that does not exist, or that the bind identity cannot read, lists nobody.
+   */
+  private async groupLists(groupDn: string, facts: EntryFacts): Promise<boolean> {
+    const byUid = facts.uids.map((uid) => escapeFilter`(memberUid=${uid})`).join('');
+    const filter = escapeFilter`(|(member=${facts.dn})(uniqueMember=${facts.dn})` + byUid + ')';
+    try {
+      return await this.connection.use(async (client) => {
+        const { searchEntries } = await client.search(groupDn, {
+          scope: 'base',
+          filter,
+          attributes: ['1.1'],
+        });
+        return searchEntries.length > 0;
+      });
+    } catch (e) {
+      if (!isLdapResult(e, NO_SUCH_OBJECT)) throw e;
+      this.context.logger.warn('a group listed in protectedAccounts does not exist (or cannot be read)', {
+        provider: this.id,
+        group: groupDn,
+      });
+      return false;
+    }
   }
 
   /** The entry's pwdAccountLockedTime (operational, so named explicitly), or null when it is unlocked. */
@@ -116,10 +216,29 @@ export class OpenLdapAdapter implements DirectoryAdapter {
         throw e;
       }
     });
-    if (!entry) throw permanentError(DirectoryErrorCodes.notFound, `${dn} no longer exists`);
+    if (!entry) throw gone(dn);
     return first(entry[LOCK_ATTR]) ?? null;
   }
 }
+
+/** Whether a `protectedAccounts` entry other than a DN names this account, as resolve() would. */
+function names(id: AccountIdentifier, facts: EntryFacts): boolean {
+  switch (id.kind) {
+    case 'guid':
+      return sameIdentifier(id.value, facts.uuid);
+    case 'email':
+      return [...facts.mails, ...facts.uids].some((v) => sameIdentifier(id.value, v));
+    // resolve() takes no DOMAIN\name here, but an administrator who listed one meant that uid: protecting it is
+    // the safe reading.
+    case 'name':
+    case 'downLevel':
+      return facts.uids.some((uid) => sameIdentifier(id.value, uid));
+    default:
+      return false;
+  }
+}
+
+const gone = (dn: string) => permanentError(DirectoryErrorCodes.notFound, `${dn} no longer exists`);
 
 function lockAttribute(vals: string[]): Attribute {
   return new Attribute({ type: LOCK_ATTR, values: vals });
