@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { INestApplicationContext } from '@nestjs/common';
 import { ProviderConfig } from '@app/config';
 import { sidFromBytes } from '@app/domain';
-import { TaskView } from '@app/engine';
+import { Reconciler, TaskView } from '@app/engine';
 import { createWorkerApplication } from '../../apps/worker/src/worker.app';
 import { entraIdProvider, startEntraEmulator, EntraEmulator } from '../emulators/entra-id';
 import { startOktaEmulator, OktaEmulator } from '../emulators/okta';
@@ -25,7 +25,16 @@ describe('one account, one timeline (CONTRACT §4.1)', () => {
   let providers: ProviderConfig[];
 
   const oktaId = (n: number) => `00utl${String(n).padStart(15, '0')}`;
-  const OKTA_PEOPLE = ['running-d', 'supersede', 'partial', 'options', 'tokens', 'locked', 'slowcancel'];
+  const OKTA_PEOPLE = [
+    'running-d',
+    'supersede',
+    'supersede2',
+    'partial',
+    'options',
+    'tokens',
+    'locked',
+    'slowcancel',
+  ];
   const oktaUser = (name: string) => oktaId(OKTA_PEOPLE.indexOf(name) + 1);
   const LOCKED = 'pwdAccountLockedTime';
 
@@ -122,14 +131,23 @@ describe('one account, one timeline (CONTRACT §4.1)', () => {
     expect(okta.users.get(oktaUser('running-d'))?.status).toBe('SUSPENDED');
   });
 
-  it('3. a Disable accepted while an Enable runs wins: the account ends disabled, and the next Enable restores it', async () => {
+  /** Polls until the emulator holds a request of this method and path (the call is on the wire). */
+  async function untilOnTheWire(method: string, path: RegExp): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (!okta.inFlight().some((r) => r.method === method && path.test(r.path))) {
+      if (Date.now() > deadline) throw new Error(`${method} ${path} never reached the Okta emulator`);
+      await new Promise((r) => setTimeout(r, 10)); // polling interval
+    }
+  }
+
+  it('3. a Disable accepted while an Enable is writing wins: the account ends disabled, and the next Enable restores it', async () => {
     const login = 'supersede@corp.example';
     const d1 = await disable(login, ['okta']);
     expect((await done(d1.body.id)).status).toBe('successful');
     okta.failNext('POST', /\/lifecycle\/unsuspend$/, { delayMs: 1500 });
     const e1 = await enable(login);
     expect(e1.status).toBe(202);
-    await untilRunning(e1.body.id, 'okta');
+    await untilOnTheWire('POST', /\/lifecycle\/unsuspend$/);
     const d2 = await disable(login, ['okta']);
     expect(d2.status).toBe(202);
     const [enableEnded, disableEnded] = await Promise.all([done(e1.body.id), done(d2.body.id)]);
@@ -143,6 +161,28 @@ describe('one account, one timeline (CONTRACT §4.1)', () => {
     expect(e2.status).toBe(202);
     expect((await done(e2.body.id)).status).toBe('successful');
     expect(okta.users.get(oktaUser('supersede'))?.status).toBe('ACTIVE');
+  });
+
+  it('3b. a Disable accepted before a running Enable writes supersedes it: nothing is re-enabled', async () => {
+    const login = 'supersede2@corp.example';
+    const id = oktaUser('supersede2');
+    expect((await done((await disable(login, ['okta'])).body.id)).status).toBe('successful');
+    // The Enable's read of the user is held: it is running and has written nothing yet.
+    okta.failNext('GET', new RegExp(`/api/v1/users/${id}$`), { delayMs: 1500 });
+    const e1 = await enable(login);
+    await untilOnTheWire('GET', new RegExp(`/api/v1/users/${id}$`));
+    const d2 = await disable(login, ['okta']);
+    expect(d2.status).toBe(202);
+    const enableEnded = await done(e1.body.id);
+    expect(enableEnded.status).toBe('unsuccessful');
+    expect(target(enableEnded, 'okta')).toMatchObject({ status: 'skipped', outcome: 'superseded' });
+    expect((await done(d2.body.id)).status).toBe('successful');
+    expect(okta.requests.some((r) => r.path === `/api/v1/users/${id}/lifecycle/unsuspend`)).toBe(false);
+    expect(okta.users.get(id)?.status).toBe('SUSPENDED');
+    // A superseded Enable reversed nothing: the next one restores the account.
+    const e2 = await done((await enable(login)).body.id);
+    expect(e2.status).toBe('successful');
+    expect(okta.users.get(id)?.status).toBe('ACTIVE');
   });
 
   it('4. after a partial Disable and a second Disable, one Enable restores every directory, and a second Enable is refused', async () => {
@@ -329,11 +369,13 @@ describe('one account, one timeline (CONTRACT §4.1)', () => {
         });
         expect((await slapd.readAttributes(dnA, [LOCKED]))[LOCKED]).toBeUndefined();
         expect((await second.readAttributes(dnB, [LOCKED]))[LOCKED]).toEqual(['000001010000Z']);
-        // ldap-b's change was never reversed, so the next Enable is accepted (and ends at once there).
+        // ldap-b's change was never reversed, so the next Enable is accepted; the API still lists ldap-b (it has
+        // not restarted), and the worker's next reconcile pass ends that target.
         const next = await both.request('POST', '/api/v1/tasks/enable-account', {
           body: { account: 'removed1' },
         });
         expect(next.status).toBe(202);
+        await worker.get(Reconciler).tick(0);
         expect((await both.waitForTask(next.body.id)).status).not.toBe('inProgress');
       } finally {
         await worker?.close();

@@ -200,7 +200,7 @@ describe('planEnable over random histories (property)', () => {
                   .sort(),
               );
               const o = step.outcomes[t.provider];
-              let reversed = false;
+              let reversed: boolean;
               if (t.status === 'skipped') {
                 expect(expected[t.provider]).toBe('disabled');
                 reversed = true;

@@ -71,6 +71,8 @@ export interface OktaEmulator {
   failNext(method: string, pathPattern: string | RegExp, options: FailNextOptions): void;
   /** Drops every failNext rule not used up yet. */
   clearFailures(): void;
+  /** Requests received and not answered yet (e.g. held by a failNext delay): what a client has on the wire. */
+  inFlight(): Array<{ method: string; path: string }>;
   /** Forget every access token the token endpoint issued (an hour passing). */
   expireAccessTokens(): void;
   stop(): Promise<void>;
@@ -124,6 +126,7 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
   let orgUrl = '';
   const oauth = new OAuthServer(app, () => `${orgUrl}/oauth2/v1/token`);
   const requests: RecordedRequest[] = [];
+  const inFlight = new Set<{ method: string; path: string }>();
   const rules: FailRule[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let limit = options.rateLimitPerMinute ?? 600;
@@ -284,6 +287,8 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
     req.on('end', () => {
       const receivedAt = Date.now();
       const url = new URL(req.url ?? '/', 'http://emulator');
+      const pending = { method: (req.method ?? 'GET').toUpperCase(), path: url.pathname };
+      inFlight.add(pending);
       const headers: Record<string, string> = {
         ...rateHeaders(),
         // Set here rather than left to node so the request log holds the value the client saw.
@@ -298,6 +303,7 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
             return errorReply(internalError());
           });
       void replyPromise.then((reply) => {
+        inFlight.delete(pending);
         if (res.destroyed) return;
         Object.assign(headers, reply.headers ?? {});
         const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
@@ -354,6 +360,7 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
         remaining: opts.times ?? 1,
       });
     },
+    inFlight: () => [...inFlight],
     clearFailures() {
       rules.length = 0;
     },
