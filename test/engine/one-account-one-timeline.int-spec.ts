@@ -386,6 +386,39 @@ describe('one account, one timeline (CONTRACT §4.1)', () => {
     }
   });
 
+  it('3c. a Disable of some directories supersedes a queued Enable only there; the Enable restores the others', async () => {
+    const second = await startSlapd();
+    const pair = await startEngine({
+      label: 'partial-supersede',
+      workers: 1,
+      providers: [openLdapProvider(slapd), { ...openLdapProvider(second), id: 'ldap-b' }],
+    });
+    try {
+      const dnA = await slapd.addUser({ uid: 'split1', password: 'Passw0rd-1' });
+      const dnB = await second.addUser({ uid: 'split1', password: 'Passw0rd-1' });
+      const d1 = await pair.request('POST', '/api/v1/tasks/disable-account', { body: { account: 'split1' } });
+      expect((await pair.waitForTask(d1.body.id)).status).toBe('successful');
+      // Queued, not yet acting: no worker runs while the second Disable arrives.
+      await Promise.all(pair.workers.splice(0).map((w) => w.close()));
+      const e1 = await pair.request('POST', '/api/v1/tasks/enable-account', { body: { account: 'split1' } });
+      const d2 = await pair.request('POST', '/api/v1/tasks/disable-account', {
+        body: { account: 'split1', providers: ['ldap'] },
+      });
+      expect(d2.status).toBe(202);
+      await pair.startWorker();
+      const enabled = await pair.waitForTask(e1.body.id);
+      expect(enabled.status).toBe('partiallySuccessful');
+      expect(target(enabled, 'ldap')).toMatchObject({ status: 'skipped', outcome: 'superseded' });
+      expect(target(enabled, 'ldap-b')).toMatchObject({ status: 'succeeded', outcome: 'enabled' });
+      expect((await pair.waitForTask(d2.body.id)).status).toBe('successful');
+      expect((await slapd.readAttributes(dnA, [LOCKED]))[LOCKED]).toEqual(['000001010000Z']);
+      expect((await second.readAttributes(dnB, [LOCKED]))[LOCKED]).toBeUndefined();
+    } finally {
+      await pair.stop();
+      await second.stop();
+    }
+  });
+
   it('cancel: targets not yet acting end skipped (cancelled) and nothing changes in the directory', async () => {
     const idle = await startEngine({ label: 'cancel', workers: 0, providers: [openLdapProvider(slapd)] });
     try {

@@ -24,12 +24,17 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const RATE_LIMIT_ATTEMPT_FACTOR = 4;
 /** An object lease outlives the attempt's time-out, so only a dead worker's lease ever expires. */
 const LEASE_MARGIN_MS = 15_000;
-/** How soon a target waiting for its object (or for an AD target of its task) looks again. */
-const WAIT_MS = 100;
+/** How soon a target waiting for its object looks again (another target's write takes milliseconds). */
+const OBJECT_WAIT_MS = 100;
+/** How soon an Entra target waiting for its task's AD target to resolve looks again (AD may be retrying). */
+const AD_WAIT_MS = 2_000;
 
-/** The target must wait (its object is busy): give the claim back and run the job again shortly. */
+/** The target must wait: give the claim back and run the job again in about waitMs (with jitter). */
 class MustWait extends Error {
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    readonly waitMs: number,
+  ) {
     super(reason);
   }
 }
@@ -75,7 +80,7 @@ export class TargetRunner implements TargetJobHandler {
     } catch (e) {
       if (e instanceof MustWait) {
         await this.store.releaseClaim(claimed.fence);
-        return { kind: 'wait', waitMs: WAIT_MS + Math.floor(Math.random() * WAIT_MS), reason: e.reason };
+        return { kind: 'wait', waitMs: e.waitMs + Math.floor(Math.random() * e.waitMs), reason: e.reason };
       }
       if (e instanceof AttemptStoppedError) {
         await this.store.finishTarget(taskId, provider, claimed.fence, {
@@ -144,7 +149,7 @@ export class TargetRunner implements TargetJobHandler {
       taskId: task.id,
       taskSeq: task.seq,
     });
-    if (lock === 'busy') throw new MustWait(`another task is acting on ${account.objectId}`);
+    if (lock === 'busy') throw new MustWait(`another task is acting on ${account.objectId}`, OBJECT_WAIT_MS);
     if (lock === 'superseded') return { status: 'skipped', outcome: 'superseded', ...found };
 
     if (disabling && account.syncedFromOnPremises)
@@ -182,7 +187,8 @@ export class TargetRunner implements TargetJobHandler {
     const ownership = synced.sid
       ? await this.store.activeDirectoryOwnership(task.id, matchKeys(parseAccountIdentifier(synced.sid))[0])
       : 'absent';
-    if (ownership === 'pending') throw new MustWait('waiting for the Active Directory target to resolve');
+    if (ownership === 'pending')
+      throw new MustWait('waiting for the Active Directory target to resolve', AD_WAIT_MS);
     if (!adapter.revokeSessions) throw new Error(`provider ${target.provider} cannot revoke sessions`);
     await adapter.revokeSessions(account, attempt);
     if (ownership === 'resolved')

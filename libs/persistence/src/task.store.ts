@@ -135,7 +135,9 @@ export class TaskStore {
           WHERE t.action = 'enableAccount' AND t.status = 'inProgress' AND i.key = ANY($1)`,
         [input.identifierKeys],
       );
-      for (const e of enables) await this.supersede(m, e.id, null, task.id);
+      // Only in the directories this Disable covers: an Enable elsewhere still restores what it was asked to.
+      const covered = input.targets.map((t) => t.provider);
+      for (const e of enables) await this.supersede(m, e.id, covered, task.id);
       if (input.targets.length === 0) await this.rollUpTask(m, task.id, 'disableAccount', input.createdBy);
       return task.id;
     });
@@ -381,7 +383,7 @@ export class TaskStore {
               AND x.status IN ('pending', 'running') AND t.seq < $3`,
           [lock.provider, lock.objectRef, lock.taskSeq],
         );
-        for (const o of older) await this.supersede(m, o.task_id, lock.provider, lock.taskId);
+        for (const o of older) await this.supersede(m, o.task_id, [lock.provider], lock.taskId);
         return 'acquired';
       }
       const disables: unknown[] = await m.query(
@@ -628,13 +630,13 @@ export class TaskStore {
   }
 
   /**
-   * Stops an Enable task's unfinished targets (all, or one provider's): pending ones end `superseded` now,
-   * running ones are asked to stop before their next write.
+   * Stops an Enable task's unfinished targets in these providers: pending ones end `superseded` now, running
+   * ones are asked to stop before their next write.
    */
   private async supersede(
     m: EntityManager,
     enableTaskId: string,
-    provider: string | null,
+    providers: string[],
     byTaskId: string,
   ): Promise<void> {
     const [task]: Array<{ status: TaskStatus }> = await m.query(
@@ -645,8 +647,8 @@ export class TaskStore {
     const ended: Array<{ provider: string }> = firstRows(
       await m.query(
         `UPDATE task_targets SET status = 'skipped', outcome = 'superseded', finished_at = now(), updated_at = now()
-          WHERE task_id = $1 AND status = 'pending' AND ($2::text IS NULL OR provider = $2) RETURNING provider`,
-        [enableTaskId, provider],
+          WHERE task_id = $1 AND status = 'pending' AND provider = ANY($2) RETURNING provider`,
+        [enableTaskId, providers],
       ),
     );
     for (const e of ended) {
@@ -657,8 +659,8 @@ export class TaskStore {
     }
     await m.query(
       `UPDATE task_targets SET stop_reason = 'superseded', updated_at = now()
-        WHERE task_id = $1 AND status = 'running' AND stop_reason IS NULL AND ($2::text IS NULL OR provider = $2)`,
-      [enableTaskId, provider],
+        WHERE task_id = $1 AND status = 'running' AND stop_reason IS NULL AND provider = ANY($2)`,
+      [enableTaskId, providers],
     );
     await this.rollUpTask(m, enableTaskId, 'enableAccount', 'engine');
   }
