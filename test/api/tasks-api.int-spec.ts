@@ -240,6 +240,34 @@ describe('native API (CONTRACT §3, §5)', () => {
       expect(res.status).toBe(202);
     });
 
+    it('treats a body with its keys in another order as the same request', async () => {
+      const headers = { 'idempotency-key': 'key-order' };
+      const a = await engine.request('POST', '/api/v1/tasks/disable-account', {
+        body: '{"account":"order1","description":"IR-9"}',
+        headers,
+      });
+      const b = await engine.request('POST', '/api/v1/tasks/disable-account', {
+        body: '{"description":"IR-9","account":"order1"}',
+        headers,
+      });
+      expect(a.status).toBe(202);
+      expect(b.status).toBe(202);
+      expect(b.body.id).toBe(a.body.id);
+    });
+
+    it('sweeps records past their 24 hours', async () => {
+      const db = engine.api.get(DataSource);
+      await engine.request('POST', '/api/v1/tasks/disable-account', {
+        body: { account: 'sweep1' },
+        headers: { 'idempotency-key': 'key-to-sweep' },
+      });
+      await db.query(
+        `UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'key-to-sweep'`,
+      );
+      expect(await engine.api.get(IdempotencyStore).sweepExpired()).toBeGreaterThanOrEqual(1);
+      expect(await db.query(`SELECT 1 FROM idempotency_keys WHERE key = 'key-to-sweep'`)).toEqual([]);
+    });
+
     it('scopes keys to the API key that sent them', async () => {
       const other = await engine.createKey('other-playbook', ['tasks:write']);
       const headers = { 'idempotency-key': 'shared-key' };
@@ -253,6 +281,34 @@ describe('native API (CONTRACT §3, §5)', () => {
         key: other,
       });
       expect(b.body.id).not.toBe(a.body.id);
+    });
+  });
+
+  describe('hostile input gets a 4xx and changes nothing', () => {
+    it.each([
+      ['a repeated query parameter', '/api/v1/tasks?q=a&q=b'],
+      ['a limit that is no integer', '/api/v1/tasks?limit=1e400'],
+      ['a NUL in q', '/api/v1/tasks?q=a%00b'],
+      ['a date PostgreSQL cannot hold', '/api/v1/tasks?createdAfter=-271821-04-20T00:00:00Z'],
+      ['a date past year 9999', '/api/v1/tasks?createdBefore=%2B275760-09-13T00:00:00Z'],
+      [
+        'a cursor with such a date',
+        `/api/v1/tasks?cursor=${Buffer.from('-200000-01-01T00:00:00.000Z|00000000-0000-4000-8000-000000000000').toString('base64url')}`,
+      ],
+    ])('%s: 400 invalidQuery (or invalidCursor)', async (_, path) => {
+      const res = await engine.request('GET', path);
+      expect(res.status).toBe(400);
+      expect(['invalidQuery', 'invalidCursor']).toContain(res.body.error.code);
+    });
+
+    it('refuses a NUL in a description with 400, creating nothing', async () => {
+      const before = await taskCount();
+      const res = await engine.request('POST', '/api/v1/tasks/disable-account', {
+        body: { account: 'nul1', description: 'a\u0000b' },
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('invalidDescription');
+      expect(await taskCount()).toBe(before);
     });
   });
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { AppLogger } from '@app/logging';
-import { TaskStore } from '@app/persistence';
+import { IdempotencyStore, TaskStore } from '@app/persistence';
 import { TargetDispatcher } from '@app/queue';
 
 /** A target younger than this may simply not have reached the queue yet. */
@@ -23,6 +23,7 @@ export class Reconciler {
     private readonly dispatcher: TargetDispatcher,
     private readonly logger: AppLogger,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly idempotency: IdempotencyStore,
   ) {}
 
   start(intervalMs: number): void {
@@ -65,6 +66,8 @@ export class Reconciler {
         if ((await this.dispatcher.requeue(taskId, provider)) === 'added') added++;
       }
       if (added) this.logger.info('reconciler queued unfinished targets again', { added });
+      const swept = await this.idempotency.sweepExpired();
+      if (swept) this.logger.info('expired Idempotency-Key records deleted', { swept });
       return added;
     } catch (e) {
       this.logger.warn('reconciler pass failed; will try again', { error: (e as Error).message });

@@ -139,6 +139,13 @@ export class TaskService {
   }
 
   async listTasks(req: ListRequest): Promise<{ items: TaskView[]; nextCursor: string | null }> {
+    // Query strings arrive parsed by Express: `?q=a&q=b` is an array, `?q[x]=1` an object.
+    for (const [name, value] of Object.entries(req)) {
+      if (value !== undefined && typeof value !== 'string')
+        throw badRequest('invalidQuery', `${name} must be given once, as a plain value`);
+      if (typeof value === 'string' && value.includes('\u0000'))
+        throw badRequest('invalidQuery', `${name} must not contain NUL characters`);
+    }
     const limit = req.limit === undefined ? 50 : Number(req.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 200)
       throw badRequest('invalidQuery', 'limit must be 1 to 200');
@@ -208,6 +215,9 @@ export class TaskService {
 function optionalDescription(v: unknown): string | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'string') throw badRequest('invalidDescription', 'description must be a string');
+  // PostgreSQL text cannot hold U+0000.
+  if (v.includes('\u0000'))
+    throw badRequest('invalidDescription', 'description must not contain NUL characters');
   if (v.length > MAX_DESCRIPTION_LENGTH) {
     throw badRequest(
       'invalidDescription',
@@ -236,7 +246,8 @@ function optionalCallbackUrl(v: unknown): string | null {
 function optionalDate(v: string | undefined, name: string): Date | undefined {
   if (v === undefined) return undefined;
   const d = new Date(v);
-  if (Number.isNaN(d.getTime())) throw badRequest('invalidQuery', `${name} must be an ISO 8601 date-time`);
+  if (!inStorableRange(d))
+    throw badRequest('invalidQuery', `${name} must be an ISO 8601 date-time between years 1 and 9999`);
   return d;
 }
 
@@ -247,7 +258,12 @@ function encodeCursor(t: TaskEntity): string {
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(at);
-  if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime()))
+  if (!id || !UUID.test(id) || !inStorableRange(createdAt))
     throw badRequest('invalidCursor', 'cursor is not valid');
   return { createdAt, id };
+}
+
+/** A valid date PostgreSQL can compare with (JavaScript dates reach further back than timestamptz does). */
+function inStorableRange(d: Date): boolean {
+  return !Number.isNaN(d.getTime()) && d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999;
 }

@@ -27,13 +27,37 @@ export class ErrorEnvelopeFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
-    const { status, body } = toEnvelope(exception);
-    if (status >= 500) this.logger.error('request failed', { error: exception as Error });
-    if (!res.headersSent) res.status(status).json(body);
+    const { status, body, headers } = toEnvelope(exception);
+    if (status === 503)
+      this.logger.warn('request refused: dependency unavailable', { code: body.error.code });
+    else if (status >= 500) this.logger.error('request failed', { error: exception as Error });
+    if (res.headersSent) return;
+    for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
+    res.status(status).json(body);
   }
 }
 
-export function toEnvelope(exception: unknown): { status: number; body: ErrorEnvelope } {
+/** How long a client should wait before trying again while PostgreSQL is unreachable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+export function toEnvelope(exception: unknown): {
+  status: number;
+  body: ErrorEnvelope;
+  headers?: Record<string, string>;
+} {
+  if (isDatabaseUnavailable(exception)) {
+    // CONTRACT §10: an outage is the server's trouble, not a bug: 503 with a time to come back, never 500.
+    return {
+      status: 503,
+      headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
+      body: {
+        error: {
+          code: 'databaseUnavailable',
+          message: 'The database is unreachable; nothing was changed. Retry later.',
+        },
+      },
+    };
+  }
   if (exception instanceof DomainError) {
     return {
       status: exception.httpStatus,
@@ -62,4 +86,40 @@ export function toEnvelope(exception: unknown): { status: number; body: ErrorEnv
     };
   }
   return { status: 500, body: { error: { code: 'internalError', message: 'An internal error occurred.' } } };
+}
+
+/** pg / PostgreSQL error codes that mean "cannot reach or use the server now", not "your query is wrong". */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  '08000', // connection_exception
+  '08001', // sqlclient_unable_to_establish_sqlconnection
+  '08003', // connection_does_not_exist
+  '08004', // sqlserver_rejected_establishment_of_sqlconnection
+  '08006', // connection_failure
+  '53300', // too_many_connections
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, shutting down)
+]);
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Connection ended unexpectedly|Client has encountered a connection error|the database system is (starting up|shutting down)/i;
+
+export function isDatabaseUnavailable(e: unknown): boolean {
+  for (
+    let x = e as { code?: unknown; message?: unknown; driverError?: unknown } | undefined, i = 0;
+    x && i < 3;
+    i++
+  ) {
+    if (typeof x.code === 'string' && UNAVAILABLE_CODES.has(x.code)) return true;
+    if (typeof x.message === 'string' && UNAVAILABLE_MESSAGE.test(x.message)) return true;
+    x = x.driverError as typeof x;
+  }
+  return false;
 }

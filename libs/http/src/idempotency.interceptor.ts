@@ -72,11 +72,23 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 }
 
-/** What "the same request" means for a key: method, path and body. */
+/** What "the same request" means for a key: method, path and body, whatever order the body's keys come in. */
 export function requestFingerprint(method: string, path: string, body: unknown): string {
   return createHash('sha256')
-    .update(`${method} ${path}\n${JSON.stringify(body ?? null)}`)
+    .update(`${method} ${path}\n${canonicalJson(body ?? null)}`)
     .digest('hex');
+}
+
+/** JSON with object keys sorted at every depth: `{"a":1,"b":2}` and `{"b":2,"a":1}` are one request. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }
 
 function parseKey(raw: string | string[]): string {

@@ -18,6 +18,20 @@ describe('AppLogger', () => {
     for (const secret of ['hunter2', 'are_abc', 's3cret', 'tok"']) expect(lines[0]).not.toContain(secret);
   });
 
+  it('logs a failed query with its stack but without its bound parameters (they may hold a callback token)', () => {
+    const lines: string[] = [];
+    const err = Object.assign(new Error('invalid byte sequence'), {
+      query: 'INSERT INTO tasks (callback_url) VALUES ($1)',
+      parameters: ['https://soar.example/hook?token=sekret-in-url'],
+      driverError: Object.assign(new Error('invalid byte sequence'), { code: '22021' }),
+    });
+    new AppLogger('test', 'error', (l) => lines.push(l)).error('request failed', { error: err });
+    const entry = JSON.parse(lines[0]);
+    expect(entry.error.stack).toContain('invalid byte sequence');
+    expect(entry.error.query).toContain('INSERT INTO tasks');
+    expect(lines[0]).not.toContain('sekret-in-url');
+  });
+
   it('drops entries below its level', () => {
     const lines: string[] = [];
     new AppLogger('test', 'warn', (l) => lines.push(l)).info('quiet');

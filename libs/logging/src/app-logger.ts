@@ -4,17 +4,28 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /** Keys whose values never reach a log line, whatever object they hide in. */
 const SECRET_KEY = /pass(word)?|secret|token|authorization|api[-_]?key|private[-_]?key|cookie|credential/i;
+/**
+ * Keys whose values are bound SQL parameters (TypeORM's QueryFailedError, pg's errors): they hold whatever a
+ * caller sent, callback URLs with tokens included, so a failed query is logged without them.
+ */
+const PARAMETER_KEY = /^(parameters|params|values)$/;
 const MAX_DEPTH = 6;
 
 export function redact(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (depth > MAX_DEPTH) return '[depth]';
   if (value instanceof Error) {
-    return { name: value.name, message: value.message, ...(redact({ ...value }, depth + 1) as object) };
+    return {
+      name: value.name,
+      message: value.message,
+      ...(redact({ ...value }, depth + 1) as object),
+      ...(value.stack ? { stack: value.stack } : {}),
+    };
   }
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
+    if (PARAMETER_KEY.test(k)) continue;
     out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);
   }
   return out;

@@ -12,7 +12,12 @@ export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
     // The schema comes from migrations only.
     synchronize: false,
     migrationsRun: false,
-    extra: { max: Number(process.env.DATABASE_POOL_SIZE || 10) },
+    extra: {
+      max: Number(process.env.DATABASE_POOL_SIZE || 10),
+      // Without a bound, a request waits for ever on a server that accepts TCP but never answers (paused,
+      // partitioned); with one it fails and the API answers 503 databaseUnavailable.
+      connectionTimeoutMillis: Number(process.env.DATABASE_CONNECT_TIMEOUT_MS || 5000),
+    },
   };
 }
 

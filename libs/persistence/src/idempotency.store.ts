@@ -75,6 +75,16 @@ export class IdempotencyStore {
     );
   }
 
+  /** Deletes records past their 24 hours, a batch at a time (the worker's reconciler calls it each pass). */
+  async sweepExpired(batch = 1000): Promise<number> {
+    const rows: unknown = await this.dataSource.query(
+      `DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT $1)`,
+      [batch],
+    );
+    // TypeORM answers DELETE with [rows, count].
+    return Array.isArray(rows) && typeof rows[1] === 'number' ? rows[1] : 0;
+  }
+
   /** Nothing is stored for a request that failed validation or conflicted: the key may be used again. */
   async release(apiKeyName: string, key: string): Promise<void> {
     await this.dataSource.query(
