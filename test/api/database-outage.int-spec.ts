@@ -2,7 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import { createApiApplication } from '../../apps/api/src/api.app';
 import { ApiKeyService } from '@app/auth';
-import { AppConfig, DEFAULT_REDIS_URL } from '@app/config';
+import { AppConfig, DEFAULT_REDIS_URL, loadAppConfig } from '@app/config';
 import { createTestDatabase, TestDatabase } from '../harness/database';
 import { startTcpProxy, TcpProxy } from '../harness/tcp-proxy';
 
@@ -25,6 +25,8 @@ describe('API during a PostgreSQL outage', () => {
     url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
     const config: AppConfig = {
+      // Every setting's default, as a process started without environment gets it.
+      ...loadAppConfig({}),
       databaseUrl: url.toString(),
       redisUrl: process.env.REDIS_URL || DEFAULT_REDIS_URL,
       queuePrefix: `test-outage-${process.pid}`,
@@ -43,7 +45,7 @@ describe('API during a PostgreSQL outage', () => {
       migrateOnStart: true,
       reconcileIntervalMs: 0,
       workerConcurrency: 1,
-    } as AppConfig;
+    };
     api = await createApiApplication(config);
     await api.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(api.getHttpServer().address() as AddressInfo).port}`;

@@ -43,6 +43,8 @@ export interface ListRequest {
 }
 
 export const MAX_DESCRIPTION_LENGTH = 2000;
+/** How long a create waits for Redis before answering anyway (the reconciler queues the task later). */
+const ENQUEUE_TIMEOUT_MS = 2000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -182,13 +184,25 @@ export class TaskService {
   private async afterCreate(id: string): Promise<TaskView> {
     const task = await this.findEntity(id);
     const pending = task.targets.filter((t) => t.status === 'pending').map((t) => t.provider);
-    // The task is already committed; if Redis is down the reconciler queues it once Redis is back.
-    await this.dispatcher.enqueue(id, pending).catch((e: Error) =>
-      this.logger.warn('could not queue targets now; the reconciler will', {
-        taskId: id,
-        error: e.message,
-      }),
-    );
+    // The task is already committed; if Redis is down the reconciler queues it once Redis is back. The caller
+    // is not kept waiting for that: ioredis holds commands while it reconnects, so an add could hang for ever.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Redis did not answer within ${ENQUEUE_TIMEOUT_MS} ms`)),
+        ENQUEUE_TIMEOUT_MS,
+      );
+    });
+    const enqueued = this.dispatcher.enqueue(id, pending);
+    enqueued.catch(() => undefined);
+    await Promise.race([enqueued, timeout])
+      .catch((e: Error) =>
+        this.logger.warn('could not queue targets now; the reconciler will', {
+          taskId: id,
+          error: e.message,
+        }),
+      )
+      .finally(() => clearTimeout(timer));
     return toTaskView(task);
   }
 
