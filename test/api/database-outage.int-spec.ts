@@ -77,18 +77,18 @@ describe('API during a PostgreSQL outage', () => {
       const res = await call(method, path, body);
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('5');
-      expect((await res.json()).error.code).toBe('databaseUnavailable');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('databaseUnavailable');
     }
     const ready = await fetch(`${base}/health/ready`);
     expect(ready.status).toBe(503);
-    expect((await ready.json()).checks.postgres).toMatch(/^failed/);
+    expect(((await ready.json()) as { checks: { postgres: string } }).checks.postgres).toMatch(/^failed/);
 
     await proxy.restore();
     const after = await call('POST', '/api/v1/tasks/disable-account', { account: 'after' });
     expect(after.status).toBe(202);
     expect((await fetch(`${base}/health/ready`)).status).toBe(200);
     // The request refused during the outage wrote nothing.
-    const listed = await (await call('GET', '/api/v1/tasks?q=during')).json();
+    const listed = (await (await call('GET', '/api/v1/tasks?q=during')).json()) as { items: unknown[] };
     expect(listed.items).toEqual([]);
   });
 });

@@ -68,7 +68,7 @@ describe('creating tasks while Redis is unreachable', () => {
     expect(res.status).toBe(202);
     // Bounded by the enqueue time-out (2 s), not by Redis coming back.
     expect(Date.now() - started).toBeLessThan(10_000);
-    const { id } = await res.json();
+    const { id } = (await res.json()) as { id: string };
 
     await proxy.restore();
     worker = await createWorkerApplication(config);
@@ -76,9 +76,9 @@ describe('creating tasks while Redis is unreachable', () => {
     const deadline = Date.now() + 30_000;
     let task: { status: string } = { status: 'inProgress' };
     while (task.status === 'inProgress' && Date.now() < deadline) {
-      task = await (
+      task = (await (
         await fetch(`${base}/api/v1/tasks/${id}`, { headers: { authorization: `Bearer ${key}` } })
-      ).json();
+      ).json()) as { status: string };
       if (task.status === 'inProgress') await new Promise((r) => setTimeout(r, 50)); // polling interval
     }
     expect(task.status).toBe('successful');

@@ -1,6 +1,9 @@
 import 'reflect-metadata';
-import { loadAppConfig } from '@app/config';
+import { exitAfterGrace, loadAppConfig } from '@app/config';
 import { createApiApplication } from './api.app';
+
+// SIGTERM: /health/ready answers 503 at once, in-flight requests finish, then the server closes.
+exitAfterGrace('api');
 
 async function main(): Promise<void> {
   const config = loadAppConfig();

@@ -9,6 +9,8 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 @Controller('health')
 export class HealthController implements OnModuleDestroy {
   private readonly redis: IORedis;
+  /** Set as soon as shutdown starts, so load balancers stop sending work while in-flight requests finish. */
+  private shuttingDown = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -31,6 +33,10 @@ export class HealthController implements OnModuleDestroy {
   /** Ready when both PostgreSQL (the truth) and Redis (the work) answer. */
   @Get('ready')
   async ready(@Res({ passthrough: true }) res: Response) {
+    if (this.shuttingDown) {
+      res.status(503);
+      return { status: 'shuttingDown', checks: {} };
+    }
     const [postgres, redis] = await Promise.all([
       check(() => this.dataSource.query('SELECT 1')),
       check(async () => {
@@ -43,7 +49,9 @@ export class HealthController implements OnModuleDestroy {
     return { status: ok ? 'ok' : 'unavailable', checks: { postgres, redis } };
   }
 
+  /** Nest's first shutdown step (SIGTERM); the HTTP server keeps serving in-flight requests until it closes. */
   onModuleDestroy(): void {
+    this.shuttingDown = true;
     this.redis.disconnect();
   }
 }
