@@ -6,6 +6,7 @@ import { AppLogger } from '@app/logging';
 import { dataSourceOptions, runMigrationsLocked } from './data-source';
 import { IdempotencyStore } from './idempotency.store';
 import { TaskStore } from './task.store';
+import { TaskSearchStore } from './task-search.store';
 import { ApiKeyStore } from './api-key.store';
 
 @Global()
@@ -16,8 +17,8 @@ import { ApiKeyStore } from './api-key.store';
       useFactory: (config: AppConfig) => dataSourceOptions(config.databaseUrl),
     }),
   ],
-  providers: [TaskStore, IdempotencyStore, ApiKeyStore],
-  exports: [TaskStore, IdempotencyStore, ApiKeyStore],
+  providers: [TaskStore, IdempotencyStore, ApiKeyStore, TaskSearchStore],
+  exports: [TaskStore, IdempotencyStore, ApiKeyStore, TaskSearchStore],
 })
 export class PersistenceModule implements OnModuleInit {
   constructor(
