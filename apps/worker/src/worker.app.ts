@@ -5,6 +5,7 @@ import { EngineWorkerModule } from '@app/engine';
 import { AppLogger, LoggingModule } from '@app/logging';
 import { PersistenceModule } from '@app/persistence';
 import { QueueModule } from '@app/queue';
+import { WebhooksWorkerModule } from '@app/webhooks';
 
 @Module({})
 export class WorkerAppModule {
@@ -17,6 +18,7 @@ export class WorkerAppModule {
         PersistenceModule,
         QueueModule,
         EngineWorkerModule,
+        WebhooksWorkerModule,
       ],
     };
   }
