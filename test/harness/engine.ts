@@ -5,7 +5,7 @@ import { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { createApiApplication } from '../../apps/api/src/api.app';
 import { createWorkerApplication } from '../../apps/worker/src/worker.app';
 import { ApiKeyService } from '@app/auth';
-import { AppConfig, DEFAULT_REDIS_URL, ProviderConfig } from '@app/config';
+import { AppConfig, DEFAULT_REDIS_URL, ProviderConfig, WebhookConfig } from '@app/config';
 import { TaskView } from '@app/engine';
 import { createTestDatabase, TestDatabase } from './database';
 
@@ -14,6 +14,10 @@ export interface EngineOptions {
   providers: ProviderConfig[];
   /** How many worker processes (Nest application contexts) to start; 0 for API-only specs. */
   workers?: number;
+  /** Webhook settings over the test defaults (private targets refused, a fast schedule, an encryption key). */
+  webhooks?: Partial<WebhookConfig>;
+  /** Per-key request rate limit (off unless a spec sets it). */
+  apiRateLimit?: AppConfig['apiRateLimit'];
 }
 
 export interface TestEngine {
@@ -57,6 +61,19 @@ export async function startEngine(opts: EngineOptions): Promise<TestEngine> {
     migrateOnStart: true,
     reconcileIntervalMs: 0, // specs drive the reconciler themselves
     workerConcurrency: 5,
+    webhooks: {
+      allowPrivate: false,
+      allowedHosts: [],
+      timeoutMs: 2_000,
+      // The default schedule spans a day; specs retry in well under a second.
+      retryScheduleMs: [200, 400, 800, 1_600],
+      callbackSecrets: [],
+      encryptionKey: randomBytes(32).toString('base64'),
+      pollIntervalMs: 50,
+      concurrency: 10,
+      ...opts.webhooks,
+    },
+    apiRateLimit: opts.apiRateLimit ?? null,
   };
   process.env.LOG_LEVEL = process.env.LOG_LEVEL || 'warn';
   const api = await createApiApplication(config);

@@ -1,12 +1,15 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { ApiKeyService } from '@app/auth';
+import { ApiKeyService, DEFAULT_DISABLE_LIMIT } from '@app/auth';
 import { loadAppConfig } from '@app/config';
-import { DomainError } from '@app/domain';
+import { DomainError, formatRateLimit } from '@app/domain';
 import { ApiKeyStore, createDataSource, runMigrationsLocked } from '@app/persistence';
 
 const USAGE = `Usage: npm run cli -- <command>
-  api-key create --name <name> --scopes <scope,scope>   prints the new key once
+  api-key create --name <name> --scopes <scope,scope> [--disable-limit <n>/<duration> | none]
+                                                        prints the new key once; the disable limit
+                                                        (default ${DEFAULT_DISABLE_LIMIT} without admin, none with it)
+                                                        caps the Disable tasks the key may create
   api-key list
   api-key revoke <name>
   migration run
@@ -16,7 +19,12 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: 'string' }, scopes: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      name: { type: 'string' },
+      scopes: { type: 'string' },
+      'disable-limit': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [group, command, arg] = positionals;
   if (values.help || !group) return usage(0);
@@ -39,8 +47,13 @@ async function main(argv: string[]): Promise<number> {
           .split(',')
           .map((s) => s.trim())
           .filter(Boolean);
-        const { key, entity } = await keys.create(values.name, scopes);
-        console.log(`Created API key "${entity.name}" with scopes ${entity.scopes.join(', ')}.`);
+        const { key, entity } = await keys.create(values.name, scopes, {
+          disableLimit: values['disable-limit'],
+        });
+        const limit = entity.disableLimit
+          ? `at most ${formatRateLimit({ max: entity.disableLimit, windowSeconds: entity.disableWindowSeconds as number })} Disable tasks`
+          : 'no Disable limit';
+        console.log(`Created API key "${entity.name}" with scopes ${entity.scopes.join(', ')} and ${limit}.`);
         console.log('Store it now; it is not shown again:');
         console.log(key);
         return 0;
@@ -51,8 +64,11 @@ async function main(argv: string[]): Promise<number> {
         for (const k of rows) {
           const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
           const used = k.lastUsedAt ? k.lastUsedAt.toISOString() : 'never';
+          const limit = k.disableLimit
+            ? formatRateLimit({ max: k.disableLimit, windowSeconds: k.disableWindowSeconds as number })
+            : 'none';
           console.log(
-            `${k.name}\t${k.keyPrefix}…\t${k.scopes.join(',')}\t${state}\tcreated ${k.createdAt.toISOString()}\tlast used ${used}`,
+            `${k.name}\t${k.keyPrefix}…\t${k.scopes.join(',')}\tdisable limit ${limit}\t${state}\tcreated ${k.createdAt.toISOString()}\tlast used ${used}`,
           );
         }
         return 0;

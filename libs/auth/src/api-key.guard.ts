@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/
 import { Reflector } from '@nestjs/core';
 import { DomainError } from '@app/domain';
 import { ApiKeyService, Principal } from './api-key.service';
+import { RequestRateLimiter } from './request-rate-limiter';
 import { hasScope, Scope } from './scopes';
 
 const SCOPE_KEY = 'requiredScope';
@@ -21,6 +22,7 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly keys: ApiKeyService,
     private readonly reflector: Reflector,
+    private readonly limiter: RequestRateLimiter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -38,6 +40,15 @@ export class ApiKeyGuard implements CanActivate {
       throw new DomainError(401, 'unauthorized', 'The API key is not valid or has been revoked.');
     if (!hasScope(principal.scopes, scope)) {
       throw new DomainError(403, 'forbidden', `The API key lacks the ${scope} scope.`);
+    }
+    const limited = await this.limiter.check(principal.keyId);
+    if (limited) {
+      throw new DomainError(
+        429,
+        'rateLimited',
+        `API key ${principal.name} may make at most ${limited.limit} requests; retry after ${limited.retryAfterSeconds} s.`,
+        limited,
+      );
     }
     req.principal = principal;
     return true;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { badRequest, conflict } from '@app/domain';
+import { badRequest, conflict, parseRateLimit, RateLimit } from '@app/domain';
 import { ApiKeyEntity, ApiKeyStore } from '@app/persistence';
 import { Scope, SCOPES } from './scopes';
 
@@ -11,6 +11,11 @@ export interface Principal {
 }
 
 const KEY_PREFIX = 'are_';
+/**
+ * The blast-radius limit a key without `admin` gets unless its creator says otherwise: enough for a bad day,
+ * not enough for a runaway playbook to disable the whole company.
+ */
+export const DEFAULT_DISABLE_LIMIT = '500/1h';
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
@@ -25,8 +30,15 @@ export function hashApiKey(key: string): string {
 export class ApiKeyService {
   constructor(private readonly store: ApiKeyStore) {}
 
-  /** Returns the key itself: shown once, never stored. */
-  async create(name: string, scopes: string[]): Promise<{ key: string; entity: ApiKeyEntity }> {
+  /**
+   * Returns the key itself: shown once, never stored. `disableLimit` ('1000/1h', or 'none'): how many Disable
+   * tasks the key may create per window; by default DEFAULT_DISABLE_LIMIT without `admin`, none with it.
+   */
+  async create(
+    name: string,
+    scopes: string[],
+    options: { disableLimit?: string } = {},
+  ): Promise<{ key: string; entity: ApiKeyEntity }> {
     if (!NAME.test(name))
       throw badRequest('invalidName', 'name must be 1-64 characters of A-Z a-z 0-9 . _ -');
     const unknown = scopes.filter((s) => !SCOPES.includes(s as Scope));
@@ -35,12 +47,16 @@ export class ApiKeyService {
     }
     if (await this.store.findByName(name))
       throw conflict('nameTaken', `An API key named ${name} already exists.`);
+    const spec = options.disableLimit ?? (scopes.includes('admin') ? 'none' : DEFAULT_DISABLE_LIMIT);
+    const limit: RateLimit | null = spec === 'none' ? null : parseRateLimit(spec, 'disable limit');
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
     const entity = await this.store.insert({
       name,
       keyPrefix: key.slice(0, 12),
       keyHash: hashApiKey(key),
       scopes,
+      disableLimit: limit?.max ?? null,
+      disableWindowSeconds: limit?.windowSeconds ?? null,
     });
     return { key, entity };
   }

@@ -3,3 +3,4 @@ export * from './roll-up';
 export * from './domain-error';
 export * from './account-identifier';
 export * from './enable-planner';
+export * from './rate-limit';

@@ -20,6 +20,22 @@ const CODES_BY_STATUS: Record<number, string> = {
   429: 'tooManyRequests',
 };
 
+/** A door that answers errors in its own vendor's shape (Vision One's `{"error": {code, message}}` words). */
+type DoorErrorShape = (exception: unknown) => {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+};
+const doorShapes: Array<{ path: RegExp; shape: DoorErrorShape }> = [];
+
+/**
+ * Lets a door shape the errors raised before its controller runs (malformed JSON, a body too large), which
+ * only this global filter sees. Registered by the door's own module when it loads.
+ */
+export function registerDoorErrorShape(path: RegExp, shape: DoorErrorShape): void {
+  doorShapes.push({ path, shape });
+}
+
 /** One error shape everywhere (CONTRACT §5); unknown failures become a 500 that reveals nothing inside. */
 @Catch()
 export class ErrorEnvelopeFilter implements ExceptionFilter {
@@ -27,6 +43,17 @@ export class ErrorEnvelopeFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
+    const path = host.switchToHttp().getRequest<{ path?: string }>().path ?? '';
+    const door = doorShapes.find((d) => d.path.test(path));
+    if (door) {
+      const shaped = door.shape(exception);
+      if (shaped.status >= 500 && shaped.status !== 503)
+        this.logger.error('request failed', { error: exception as Error });
+      if (res.headersSent) return;
+      for (const [name, value] of Object.entries(shaped.headers ?? {})) res.setHeader(name, value);
+      res.status(shaped.status).json(shaped.body);
+      return;
+    }
     const { status, body, headers } = toEnvelope(exception);
     if (status === 503)
       this.logger.warn('request refused: dependency unavailable', { code: body.error.code });
@@ -59,9 +86,11 @@ export function toEnvelope(exception: unknown): {
     };
   }
   if (exception instanceof DomainError) {
+    const retryAfter = exception.details.retryAfterSeconds;
     return {
       status: exception.httpStatus,
       body: { error: { code: exception.code, message: exception.message, ...exception.details } },
+      ...(typeof retryAfter === 'number' ? { headers: { 'Retry-After': String(retryAfter) } } : {}),
     };
   }
   if (exception instanceof HttpException) {

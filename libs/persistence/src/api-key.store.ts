@@ -15,6 +15,8 @@ export class ApiKeyStore {
     keyPrefix: string;
     keyHash: string;
     scopes: string[];
+    disableLimit: number | null;
+    disableWindowSeconds: number | null;
   }): Promise<ApiKeyEntity> {
     return this.repo.save(this.repo.create({ ...row, createdAt: new Date() }));
   }

@@ -5,6 +5,8 @@ import {
   assertNoTaskInProgress,
   conflict,
   DisableRecord,
+  DomainError,
+  formatRateLimit,
   planEnable,
   ProviderKind,
   RelatedTask,
@@ -116,6 +118,7 @@ export class TaskStore {
   async createDisableTask(input: NewDisableTask): Promise<string> {
     return this.dataSource.transaction(async (m) => {
       await this.lockTaskCreation(m);
+      await this.checkDisableLimit(m, input.createdBy);
       const task = await this.insertTask(m, 'disableAccount', null, input);
       for (const t of input.targets) {
         await m.insert(TaskTargetEntity, {
@@ -576,6 +579,36 @@ export class TaskStore {
    */
   private async lockTaskCreation(m: EntityManager): Promise<void> {
     await m.query(`SELECT pg_advisory_xact_lock($1)`, [TASK_CREATION_LOCK_KEY]);
+  }
+
+  /**
+   * The creating API key's blast-radius limit (issue #9), counted under the task-creation lock so that
+   * concurrent requests cannot slip past it together. Keys are looked up by name, which `createdBy` holds.
+   */
+  private async checkDisableLimit(m: EntityManager, createdBy: string): Promise<void> {
+    const [key]: Array<{ disable_limit: number | null; disable_window_seconds: number | null }> =
+      await m.query(`SELECT disable_limit, disable_window_seconds FROM api_keys WHERE name = $1`, [
+        createdBy,
+      ]);
+    if (!key?.disable_limit || !key.disable_window_seconds) return;
+    const limit = { max: key.disable_limit, windowSeconds: key.disable_window_seconds };
+    const [used]: Array<{ n: number; oldest: Date | null }> = await m.query(
+      `SELECT count(*)::int AS n, min(created_at) AS oldest FROM tasks
+        WHERE created_by = $1 AND action = 'disableAccount' AND created_at > now() - ($2 || ' seconds')::interval`,
+      [createdBy, String(limit.windowSeconds)],
+    );
+    if (used.n < limit.max) return;
+    const freeAt = new Date(used.oldest as Date).getTime() + limit.windowSeconds * 1000;
+    throw new DomainError(
+      429,
+      'disableLimitExceeded',
+      `API key ${createdBy} may create at most ${formatRateLimit(limit)} Disable tasks, and has reached that limit; ` +
+        'nothing was created. An administrator can raise the limit (api-key create --disable-limit).',
+      {
+        limit: formatRateLimit(limit),
+        retryAfterSeconds: Math.max(1, Math.ceil((freeAt - Date.now()) / 1000)),
+      },
+    );
   }
 
   private async finishInTransaction(

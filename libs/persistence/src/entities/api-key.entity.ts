@@ -19,6 +19,13 @@ export class ApiKeyEntity {
   @Column({ type: 'text', array: true })
   scopes!: string[];
 
+  /** At most this many Disable tasks per `disableWindowSeconds` (null: no limit). */
+  @Column({ name: 'disable_limit', type: 'integer', nullable: true })
+  disableLimit!: number | null;
+
+  @Column({ name: 'disable_window_seconds', type: 'integer', nullable: true })
+  disableWindowSeconds!: number | null;
+
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 
