@@ -76,6 +76,17 @@ describe('parseAccountIdentifier (CONTRACT §4 identifier forms)', () => {
     });
   });
 
+  it('bounds an identifier by its UTF-8 bytes, so multibyte names cannot overflow an index entry', () => {
+    expect(parseAccountIdentifier('a'.repeat(1024)).kind).toBe('name');
+    expect(() => parseAccountIdentifier('a'.repeat(1025))).toThrow(
+      expect.objectContaining({ code: 'invalidAccount' }),
+    );
+    // 700 characters, 2,100 bytes: PostgreSQL's b-tree would refuse it as a key.
+    expect(() => parseAccountIdentifier('€'.repeat(700))).toThrow(
+      expect.objectContaining({ code: 'invalidAccount' }),
+    );
+  });
+
   it('gives case-insensitive match keys that carry their kind', () => {
     expect(matchKeys(parseAccountIdentifier('CORP\\JDoe'))).toEqual(['downlevel:corp\\jdoe']);
     expect(matchKeys(parseAccountIdentifier('JDoe@Corp.Example'))).toEqual(['email:jdoe@corp.example']);

@@ -33,8 +33,9 @@ export function parseAccountIdentifier(input: unknown): AccountIdentifier {
   if (typeof input !== 'string') throw badRequest('invalidAccount', 'account must be a string');
   const raw = input.trim();
   if (raw.length === 0) throw badRequest('invalidAccount', 'account must not be empty');
-  if (raw.length > MAX_ACCOUNT_LENGTH)
-    throw badRequest('invalidAccount', `account must be at most ${MAX_ACCOUNT_LENGTH} characters`);
+  // Counted in UTF-8 bytes: identifiers are indexed, and PostgreSQL's b-tree refuses entries over ~2.7 kB.
+  if (Buffer.byteLength(raw, 'utf8') > MAX_ACCOUNT_LENGTH)
+    throw badRequest('invalidAccount', `account must be at most ${MAX_ACCOUNT_LENGTH} bytes (UTF-8)`);
   if (CONTROL.test(raw)) throw badRequest('invalidAccount', 'account must not contain control characters');
 
   const extended = /^<(GUID|SID)=([^>]+)>$/i.exec(raw);

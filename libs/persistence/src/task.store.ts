@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import {
   AccountState,
@@ -16,6 +16,7 @@ import {
   TaskAction,
   TaskStatus,
 } from '@app/domain';
+import { AppMetrics } from '@app/metrics';
 import { TaskEntity, TaskEventType, TaskTargetEntity } from './entities';
 
 export interface NewTask {
@@ -94,7 +95,17 @@ export class AttemptStoppedError extends Error {
 
 export type ObjectLockResult = 'acquired' | 'busy' | 'superseded';
 
+/** Thrown out of a rehearsed creation's transaction to roll it back, carrying the task it had built. */
+class Rehearsal extends Error {
+  constructor(readonly task: TaskEntity) {
+    super('rehearsal: rolled back on purpose');
+    this.name = 'Rehearsal';
+  }
+}
+
 const PG_UNIQUE_VIOLATION = '23505';
+/** Below PostgreSQL's b-tree entry limit (about 2,700 bytes) for account_identifiers' primary key. */
+const MAX_KEY_BYTES = 2000;
 /** Any constant, the same in every process; serialises task creation (see createDisableTask). */
 const TASK_CREATION_LOCK_KEY = 727_100_002;
 
@@ -108,7 +119,13 @@ const TASK_CREATION_LOCK_KEY = 727_100_002;
  */
 @Injectable()
 export class TaskStore {
-  constructor(private readonly dataSource: DataSource) {}
+  /** Transactions of rehearsed creations (dryRun): whatever they do outside PostgreSQL must not happen. */
+  private readonly rehearsals = new WeakSet<EntityManager>();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    @Optional() private readonly metrics?: AppMetrics,
+  ) {}
 
   /**
    * A Disable is always accepted (CONTRACT §4.1). In the same transaction it supersedes every Enable of the
@@ -116,34 +133,44 @@ export class TaskStore {
    * before their next write (and where one already re-enabled the account, this Disable disables it again).
    */
   async createDisableTask(input: NewDisableTask): Promise<string> {
-    return this.dataSource.transaction(async (m) => {
-      await this.lockTaskCreation(m);
-      await this.checkDisableLimit(m, input.createdBy);
-      const task = await this.insertTask(m, 'disableAccount', null, input);
-      for (const t of input.targets) {
-        await m.insert(TaskTargetEntity, {
-          taskId: task.id,
-          provider: t.provider,
-          kind: t.kind,
-          status: 'pending',
-        });
-      }
-      await this.recordIdentifiers(m, task.id, input.identifierKeys, 'requested');
-      await this.appendEvent(m, task.id, 'task.created', null, 'inProgress', input.createdBy, {
-        action: 'disableAccount',
-        providers: input.targets.map((t) => t.provider),
+    return this.dataSource.transaction((m) => this.disableInTransaction(m, input));
+  }
+
+  /**
+   * The Disable task createDisableTask would create now (CONTRACT §5 `dryRun`): the same statements under the
+   * same lock, rolled back, so its answer follows exactly the rules of a real create and leaves nothing behind.
+   */
+  async rehearseDisableTask(input: NewDisableTask): Promise<TaskEntity> {
+    return this.rehearse((m) => this.disableInTransaction(m, input));
+  }
+
+  private async disableInTransaction(m: EntityManager, input: NewDisableTask): Promise<string> {
+    await this.lockTaskCreation(m);
+    await this.checkDisableLimit(m, input.createdBy);
+    const task = await this.insertTask(m, 'disableAccount', null, input);
+    for (const t of input.targets) {
+      await m.insert(TaskTargetEntity, {
+        taskId: task.id,
+        provider: t.provider,
+        kind: t.kind,
+        status: 'pending',
       });
-      const enables: Array<{ id: string }> = await m.query(
-        `SELECT DISTINCT t.id FROM tasks t JOIN account_identifiers i ON i.task_id = t.id
-          WHERE t.action = 'enableAccount' AND t.status = 'inProgress' AND i.key = ANY($1)`,
-        [input.identifierKeys],
-      );
-      // Only in the directories this Disable covers: an Enable elsewhere still restores what it was asked to.
-      const covered = input.targets.map((t) => t.provider);
-      for (const e of enables) await this.supersede(m, e.id, covered, task.id);
-      if (input.targets.length === 0) await this.rollUpTask(m, task.id, 'disableAccount', input.createdBy);
-      return task.id;
+    }
+    await this.recordIdentifiers(m, task.id, input.identifierKeys, 'requested');
+    await this.appendEvent(m, task.id, 'task.created', null, 'inProgress', input.createdBy, {
+      action: 'disableAccount',
+      providers: input.targets.map((t) => t.provider),
     });
+    const enables: Array<{ id: string }> = await m.query(
+      `SELECT DISTINCT t.id FROM tasks t JOIN account_identifiers i ON i.task_id = t.id
+        WHERE t.action = 'enableAccount' AND t.status = 'inProgress' AND i.key = ANY($1)`,
+      [input.identifierKeys],
+    );
+    // Only in the directories this Disable covers: an Enable elsewhere still restores what it was asked to.
+    const covered = input.targets.map((t) => t.provider);
+    for (const e of enables) await this.supersede(m, e.id, covered, task.id);
+    if (input.targets.length === 0) await this.rollUpTask(m, task.id, 'disableAccount', input.createdBy);
+    return task.id;
   }
 
   /**
@@ -152,62 +179,71 @@ export class TaskStore {
    * per directory object, the state before the earliest unreversed Disable.
    */
   async createEnableTask(input: NewEnableTask): Promise<string> {
+    return this.enableBackstop(() => this.dataSource.transaction((m) => this.enableInTransaction(m, input)));
+  }
+
+  /** The Enable task createEnableTask would create now, or the refusal it would get; rolled back (`dryRun`). */
+  async rehearseEnableTask(input: NewEnableTask): Promise<TaskEntity> {
+    return this.enableBackstop(() => this.rehearse((m) => this.enableInTransaction(m, input)));
+  }
+
+  private async enableInTransaction(m: EntityManager, input: NewEnableTask): Promise<string> {
+    await this.lockTaskCreation(m);
+    const direct = input.disableTaskId
+      ? [input.disableTaskId]
+      : await this.tasksWithKeys(m, input.identifierKeys);
+    const directKeys = await this.keysOf(m, direct);
+    assertNoTaskInProgress(await this.relatedInProgress(m, direct, directKeys));
+
+    const records = await this.unreversedRecords(m, direct);
+    const sameObjectRunning = await this.disablesInProgressOn(m, records);
+    assertNoTaskInProgress(sameObjectRunning);
+    const everDisabled = (await this.endedDisables(m, direct)) > 0;
+    const plan = planEnable(records, everDisabled);
+
+    const task = await this.insertTask(m, 'enableAccount', plan.disableTaskId, input);
+    const now = new Date();
+    for (const p of plan.targets) {
+      const configured = input.configuredProviders.includes(p.provider);
+      const status: TargetStatus = !configured ? 'failed' : p.status;
+      const [row]: Array<{ id: string }> = await m.query(
+        `INSERT INTO task_targets (task_id, provider, kind, status, outcome, object_id, object_ref, reverses,
+                                   error_code, error_message, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+        [
+          task.id,
+          p.provider,
+          p.kind,
+          status,
+          configured ? p.outcome : null,
+          p.objectId,
+          p.objectRef,
+          p.reverses,
+          configured ? null : 'providerNotConfigured',
+          configured ? null : `Provider ${p.provider} is no longer configured.`,
+          status === 'pending' ? null : now,
+        ],
+      );
+      // Leaving the account disabled as it was before the incident is the reversal, done now.
+      if (configured && p.outcome === 'leftDisabled') await this.markReversed(m, row.id, p.reverses);
+    }
+    const disableKeys = await this.keysOf(m, [...new Set(records.map((r) => r.disableTaskId))]);
+    await this.recordIdentifiers(m, task.id, input.identifierKeys, 'requested');
+    // A later Disable by any name the reversed Disables knew the account by must find this Enable.
+    await this.recordIdentifiers(m, task.id, disableKeys, 'reversed');
+    await this.appendEvent(m, task.id, 'task.created', null, 'inProgress', input.createdBy, {
+      action: 'enableAccount',
+      disableTaskId: plan.disableTaskId,
+      providers: plan.targets.map((p) => p.provider),
+    });
+    if (!plan.targets.some((p) => p.status === 'pending' && input.configuredProviders.includes(p.provider)))
+      await this.rollUpTask(m, task.id, 'enableAccount', input.createdBy);
+    return task.id;
+  }
+
+  private async enableBackstop<T>(create: () => Promise<T>): Promise<T> {
     try {
-      return await this.dataSource.transaction(async (m) => {
-        await this.lockTaskCreation(m);
-        const direct = input.disableTaskId
-          ? [input.disableTaskId]
-          : await this.tasksWithKeys(m, input.identifierKeys);
-        const directKeys = await this.keysOf(m, direct);
-        assertNoTaskInProgress(await this.relatedInProgress(m, direct, directKeys));
-
-        const records = await this.unreversedRecords(m, direct);
-        const sameObjectRunning = await this.disablesInProgressOn(m, records);
-        assertNoTaskInProgress(sameObjectRunning);
-        const everDisabled = (await this.endedDisables(m, direct)) > 0;
-        const plan = planEnable(records, everDisabled);
-
-        const task = await this.insertTask(m, 'enableAccount', plan.disableTaskId, input);
-        const now = new Date();
-        for (const p of plan.targets) {
-          const configured = input.configuredProviders.includes(p.provider);
-          const status: TargetStatus = !configured ? 'failed' : p.status;
-          const [row]: Array<{ id: string }> = await m.query(
-            `INSERT INTO task_targets (task_id, provider, kind, status, outcome, object_id, object_ref, reverses,
-                                       error_code, error_message, finished_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-            [
-              task.id,
-              p.provider,
-              p.kind,
-              status,
-              configured ? p.outcome : null,
-              p.objectId,
-              p.objectRef,
-              p.reverses,
-              configured ? null : 'providerNotConfigured',
-              configured ? null : `Provider ${p.provider} is no longer configured.`,
-              status === 'pending' ? null : now,
-            ],
-          );
-          // Leaving the account disabled as it was before the incident is the reversal, done now.
-          if (configured && p.outcome === 'leftDisabled') await this.markReversed(m, row.id, p.reverses);
-        }
-        const disableKeys = await this.keysOf(m, [...new Set(records.map((r) => r.disableTaskId))]);
-        await this.recordIdentifiers(m, task.id, input.identifierKeys, 'requested');
-        // A later Disable by any name the reversed Disables knew the account by must find this Enable.
-        await this.recordIdentifiers(m, task.id, disableKeys, 'reversed');
-        await this.appendEvent(m, task.id, 'task.created', null, 'inProgress', input.createdBy, {
-          action: 'enableAccount',
-          disableTaskId: plan.disableTaskId,
-          providers: plan.targets.map((p) => p.provider),
-        });
-        if (
-          !plan.targets.some((p) => p.status === 'pending' && input.configuredProviders.includes(p.provider))
-        )
-          await this.rollUpTask(m, task.id, 'enableAccount', input.createdBy);
-        return task.id;
-      });
+      return await create();
     } catch (e) {
       if ((e as { code?: string }).code === PG_UNIQUE_VIOLATION) {
         // Backstop only: creation is serialised, so the partial unique index should never fire.
@@ -218,6 +254,27 @@ export class TaskStore {
       }
       throw e;
     }
+  }
+
+  /**
+   * Runs a task creation and rolls it back, answering the task as it stood just before the rollback. The
+   * creation lock is held for the same statements as a real create, and for less time overall: a rollback
+   * waits for no commit to reach the disk. Ids and sequence values it drew are skipped, as after any rollback.
+   */
+  private async rehearse(create: (m: EntityManager) => Promise<string>): Promise<TaskEntity> {
+    try {
+      await this.dataSource.transaction(async (m) => {
+        this.rehearsals.add(m);
+        const id = await create(m);
+        const task = await m.findOneByOrFail(TaskEntity, { id });
+        task.targets = await m.find(TaskTargetEntity, { where: { taskId: id }, order: { provider: 'ASC' } });
+        throw new Rehearsal(task);
+      });
+    } catch (e) {
+      if (e instanceof Rehearsal) return e.task;
+      throw e;
+    }
+    throw new Error('a rehearsed task creation committed');
   }
 
   async findTask(id: string): Promise<TaskEntity | null> {
@@ -555,6 +612,7 @@ export class TaskStore {
     return rows.map((r) => ({ taskId: r.task_id, provider: r.provider }));
   }
 
+  /** The task's audit trail, oldest first. */
   async events(taskId: string): Promise<
     Array<{
       type: TaskEventType;
@@ -562,10 +620,12 @@ export class TaskStore {
       status: string;
       actor: string;
       detail: Record<string, unknown>;
+      createdAt: Date;
     }>
   > {
     return this.dataSource.query(
-      `SELECT type, provider, status, actor, detail FROM task_events WHERE task_id = $1 ORDER BY id`,
+      `SELECT type, provider, status, actor, detail, created_at AS "createdAt"
+         FROM task_events WHERE task_id = $1 ORDER BY id`,
       [taskId],
     );
   }
@@ -857,6 +917,8 @@ export class TaskStore {
     await this.appendEvent(m, taskId, 'task.completed', null, result.status, actor, {
       errorCode: result.errorCode,
     });
+    // Counted before the commit: a commit failing after this (the connection lost) over-counts one task.
+    if (!this.rehearsals.has(m)) this.metrics?.taskCompleted(action, result.status);
   }
 
   private async recordIdentifiers(
@@ -865,7 +927,11 @@ export class TaskStore {
     keys: string[],
     source: string,
   ): Promise<void> {
-    const unique = [...new Set(keys.filter((k) => k.length > 0))];
+    // A directory may report a value longer than an index entry may be (requested ones are bounded already):
+    // such a key could never be matched by a request anyway.
+    const unique = [
+      ...new Set(keys.filter((k) => k.length > 0 && Buffer.byteLength(k, 'utf8') <= MAX_KEY_BYTES)),
+    ];
     if (unique.length === 0) return;
     await m.query(
       `INSERT INTO account_identifiers (task_id, key, source) SELECT $1, k, $3 FROM unnest($2::text[]) AS k
