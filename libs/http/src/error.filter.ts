@@ -138,14 +138,25 @@ const UNAVAILABLE_CODES = new Set([
   '57P03', // cannot_connect_now (starting up, shutting down)
 ]);
 const UNAVAILABLE_MESSAGE =
-  /Connection terminated|timeout exceeded when trying to connect|Connection ended unexpectedly|Client has encountered a connection error|the database system is (starting up|shutting down)/i;
+  /Driver not Connected|Connection terminated|timeout exceeded when trying to connect|Connection ended unexpectedly|Client has encountered a connection error|the database system is (starting up|shutting down)/i;
+
+/**
+ * What TypeORM throws when the session under a transaction was killed mid-way (it releases the connection on
+ * the driver's error event, and the transaction's next query finds it gone).
+ */
+const UNAVAILABLE_ERROR_NAMES = new Set([
+  'QueryRunnerProviderAlreadyReleasedError',
+  'QueryRunnerAlreadyReleasedError',
+]);
 
 export function isDatabaseUnavailable(e: unknown): boolean {
   for (
-    let x = e as { code?: unknown; message?: unknown; driverError?: unknown } | undefined, i = 0;
+    let x = e as { name?: unknown; code?: unknown; message?: unknown; driverError?: unknown } | undefined,
+      i = 0;
     x && i < 3;
     i++
   ) {
+    if (typeof x.name === 'string' && UNAVAILABLE_ERROR_NAMES.has(x.name)) return true;
     if (typeof x.code === 'string' && UNAVAILABLE_CODES.has(x.code)) return true;
     if (typeof x.message === 'string' && UNAVAILABLE_MESSAGE.test(x.message)) return true;
     x = x.driverError as typeof x;
