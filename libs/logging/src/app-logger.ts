@@ -1,4 +1,5 @@
 import { LoggerService } from '@nestjs/common';
+import { currentRequestContext } from './request-context';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -50,10 +51,12 @@ export class AppLogger implements LoggerService {
 
   write(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
     if (AppLogger.order[level] < AppLogger.order[this.minLevel]) return;
+    const request = currentRequestContext();
     const entry = {
       time: new Date().toISOString(),
       level,
       context: this.context,
+      ...(request ? { requestId: request.requestId } : {}),
       msg,
       ...(redact(fields) as object),
     };

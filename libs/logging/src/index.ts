@@ -1,2 +1,3 @@
 export * from './app-logger';
 export * from './logging.module';
+export * from './request-context';
