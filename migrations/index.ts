@@ -2,6 +2,7 @@ import { InitialSchema1763800000000 } from './1763800000000-InitialSchema';
 import { OneAccountOneTimeline1764000000000 } from './1764000000000-OneAccountOneTimeline';
 import { Webhooks1764300000000 } from './1764300000000-Webhooks';
 import { Limits1764400000000 } from './1764400000000-Limits';
+import { ProviderHistory1764500000000 } from './1764500000000-ProviderHistory';
 
 /** Listed explicitly (not globbed) so the same list works from ts-node, jest and the compiled dist. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   OneAccountOneTimeline1764000000000,
   Webhooks1764300000000,
   Limits1764400000000,
+  ProviderHistory1764500000000,
 ];

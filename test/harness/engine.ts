@@ -18,6 +18,11 @@ export interface EngineOptions {
   webhooks?: Partial<WebhookConfig>;
   /** Per-key request rate limit (off unless a spec sets it). */
   apiRateLimit?: AppConfig['apiRateLimit'];
+  /**
+   * The workers' own HTTP listener (WORKER_PORT). Off unless a spec asks: workers of one engine share this config,
+   * and specs run side by side, so a fixed port would collide.
+   */
+  workerPort?: number;
 }
 
 export interface TestEngine {
@@ -74,6 +79,7 @@ export async function startEngine(opts: EngineOptions): Promise<TestEngine> {
       ...opts.webhooks,
     },
     apiRateLimit: opts.apiRateLimit ?? null,
+    workerPort: opts.workerPort ?? 0,
   };
   process.env.LOG_LEVEL = process.env.LOG_LEVEL || 'warn';
   const api = await createApiApplication(config);

@@ -1,10 +1,21 @@
 import { DynamicModule, INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import helmet from 'helmet';
+import { randomUUID } from 'node:crypto';
+import { Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppConfig, ConfigModule } from '@app/config';
-import { ADAXES_BASE_PATH, adaxesBodyParser, HttpApiModule, setupOpenApi } from '@app/http';
+import {
+  ADAXES_BASE_PATH,
+  adaxesBodyParser,
+  HttpApiModule,
+  MetricsController,
+  requestContextMiddleware,
+  setupOpenApi,
+} from '@app/http';
 import { AppLogger, LoggingModule } from '@app/logging';
+import { AppMetrics, MetricsModule } from '@app/metrics';
 import { PersistenceModule } from '@app/persistence';
 import { QueueModule } from '@app/queue';
 import { WebhooksApiModule } from '@app/webhooks';
@@ -19,9 +30,11 @@ export class ApiAppModule {
         LoggingModule,
         PersistenceModule,
         QueueModule,
+        MetricsModule,
         HttpApiModule,
         WebhooksApiModule,
       ],
+      controllers: [MetricsController],
     };
   }
 }
@@ -34,6 +47,9 @@ export async function createApiApplication(config?: AppConfig): Promise<INestApp
   });
   const logger = app.get(AppLogger).child('api');
   app.useLogger(logger);
+  // First of all: every response gets its X-Request-Id, and every log line of the request carries it, even
+  // when a body parser refuses the body before Nest sees the request.
+  app.use(requestContextMiddleware({ logger, metrics: app.get(AppMetrics) }));
   // The Adaxes-style door reads its own bodies first: its clients' examples send what a strict JSON parser
   // refuses (single-quoted .NET JSON, Windows-1252 text); see adaxesBodyParser.
   app.use(ADAXES_BASE_PATH, adaxesBodyParser());
@@ -41,6 +57,7 @@ export async function createApiApplication(config?: AppConfig): Promise<INestApp
   app.useBodyParser('json', { limit: '64kb' });
   app.disable('x-powered-by');
   app.use(securityHeaders());
+  answerParserErrors(app.getHttpServer() as Server);
   app.enableShutdownHooks();
   setupOpenApi(app);
   return app;
@@ -63,5 +80,29 @@ function securityHeaders() {
         frameAncestors: ["'none'"],
       },
     },
+  });
+}
+
+/**
+ * Requests Node's HTTP parser refuses (a header section over 16 kB, a raw non-ASCII path) never reach Nest,
+ * and Node would answer them with an empty 400/431. They get the error envelope and a request id too.
+ */
+function answerParserErrors(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = JSON.stringify({
+      error:
+        status === 431
+          ? { code: 'headersTooLarge', message: 'The request headers are larger than 16 kB.' }
+          : { code: 'badRequest', message: 'The request could not be parsed as HTTP.' },
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 }

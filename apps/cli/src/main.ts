@@ -1,101 +1,129 @@
 import 'reflect-metadata';
-import { parseArgs } from 'node:util';
-import { ApiKeyService, DEFAULT_DISABLE_LIMIT } from '@app/auth';
-import { loadAppConfig } from '@app/config';
+import { ApiKeyService } from '@app/auth';
+import { ConfigError, loadAppConfig } from '@app/config';
 import { DomainError, formatRateLimit } from '@app/domain';
+import { ProviderService, TaskService } from '@app/engine';
 import { ApiKeyStore, createDataSource, runMigrationsLocked } from '@app/persistence';
+import { Command, EXIT, parseCommand, USAGE, UsageError } from './args';
+import { createCliContext } from './cli.app';
+import { Io, runTaskCommand } from './task-commands';
 
-const USAGE = `Usage: npm run cli -- <command>
-  api-key create --name <name> --scopes <scope,scope> [--disable-limit <n>/<duration> | none]
-                                                        prints the new key once; the disable limit
-                                                        (default ${DEFAULT_DISABLE_LIMIT} without admin, none with it)
-                                                        caps the Disable tasks the key may create
-  api-key list
-  api-key revoke <name>
-  migration run
-Scopes: tasks:read, tasks:write, webhooks:manage, admin`;
+const io: Io = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+};
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      name: { type: 'string' },
-      scopes: { type: 'string' },
-      'disable-limit': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [group, command, arg] = positionals;
-  if (values.help || !group) return usage(0);
+  const cmd = parseCommand(argv);
+  if (cmd.kind === 'help') {
+    io.out(USAGE);
+    return EXIT.ok;
+  }
+  if (cmd.kind.startsWith('task-') || cmd.kind.startsWith('provider-'))
+    return runWithEngine(cmd as Parameters<typeof runTaskCommand>[0]);
+  return runKeysAndMigrations(cmd);
+}
 
+/** Task and provider commands: the engine's services in a Nest application context, no HTTP, no API key. */
+async function runWithEngine(cmd: Parameters<typeof runTaskCommand>[0]): Promise<number> {
+  const app = await createCliContext(loadAppConfig());
+  let waitingFor: string | null = null;
+  const interrupted = () => {
+    io.err(
+      waitingFor ? `stopped waiting; task ${waitingFor} goes on (task show ${waitingFor})` : 'interrupted',
+    );
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  try {
+    return await runTaskCommand(
+      cmd,
+      { tasks: app.get(TaskService), providers: app.get(ProviderService) },
+      io,
+      { pollMs: 500, onWaiting: (id) => (waitingFor = id) },
+    );
+  } finally {
+    process.off('SIGINT', interrupted);
+    await app.close();
+  }
+}
+
+/** API keys and migrations need PostgreSQL only (and no valid PROVIDERS_FILE). */
+async function runKeysAndMigrations(cmd: Command): Promise<number> {
   const config = loadAppConfig({ ...process.env, PROVIDERS_FILE: '' });
   const dataSource = await createDataSource(config.databaseUrl).initialize();
   try {
     const applied =
-      config.migrateOnStart || group === 'migration' ? await runMigrationsLocked(dataSource) : [];
-    if (group === 'migration' && command === 'run') {
-      console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'The database is up to date.');
-      return 0;
-    }
-    if (group !== 'api-key') return usage(2);
+      config.migrateOnStart || cmd.kind === 'migration-run' ? await runMigrationsLocked(dataSource) : [];
     const keys = new ApiKeyService(new ApiKeyStore(dataSource));
-    switch (command) {
-      case 'create': {
-        if (!values.name || !values.scopes) return usage(2);
-        const scopes = values.scopes
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean);
-        const { key, entity } = await keys.create(values.name, scopes, {
-          disableLimit: values['disable-limit'],
-        });
+    switch (cmd.kind) {
+      case 'migration-run':
+        io.out(applied.length ? `Applied: ${applied.join(', ')}` : 'The database is up to date.');
+        return EXIT.ok;
+      case 'api-key-create': {
+        const { key, entity } = await keys.create(cmd.name, cmd.scopes, { disableLimit: cmd.disableLimit });
         const limit = entity.disableLimit
           ? `at most ${formatRateLimit({ max: entity.disableLimit, windowSeconds: entity.disableWindowSeconds as number })} Disable tasks`
           : 'no Disable limit';
-        console.log(`Created API key "${entity.name}" with scopes ${entity.scopes.join(', ')} and ${limit}.`);
-        console.log('Store it now; it is not shown again:');
-        console.log(key);
-        return 0;
+        io.out(`Created API key "${entity.name}" with scopes ${entity.scopes.join(', ')} and ${limit}.`);
+        io.out('Store it now; it is not shown again:');
+        io.out(key);
+        return EXIT.ok;
       }
-      case 'list': {
+      case 'api-key-list': {
         const rows = await keys.list();
-        if (rows.length === 0) console.log('No API keys.');
+        if (rows.length === 0) io.out('No API keys.');
         for (const k of rows) {
           const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
           const used = k.lastUsedAt ? k.lastUsedAt.toISOString() : 'never';
           const limit = k.disableLimit
             ? formatRateLimit({ max: k.disableLimit, windowSeconds: k.disableWindowSeconds as number })
             : 'none';
-          console.log(
+          io.out(
             `${k.name}\t${k.keyPrefix}…\t${k.scopes.join(',')}\tdisable limit ${limit}\t${state}\tcreated ${k.createdAt.toISOString()}\tlast used ${used}`,
           );
         }
-        return 0;
+        return EXIT.ok;
       }
-      case 'revoke': {
-        if (!arg) return usage(2);
-        const done = await keys.revoke(arg);
-        console.log(done ? `Revoked ${arg}.` : `No active API key named ${arg}.`);
-        return done ? 0 : 1;
+      case 'api-key-revoke': {
+        const done = await keys.revoke(cmd.name);
+        io.out(done ? `Revoked ${cmd.name}.` : `No active API key named ${cmd.name}.`);
+        return done ? EXIT.ok : EXIT.notSuccessful;
       }
       default:
-        return usage(2);
+        throw new UsageError(`unknown command ${cmd.kind}`);
     }
   } finally {
     await dataSource.destroy();
   }
 }
 
-function usage(code: number): number {
-  (code === 0 ? console.log : console.error)(USAGE);
-  return code;
+/** Bad input is a usage error (2), whichever layer found it; everything else that stops a command is 3. */
+function exitCodeOf(e: unknown): number {
+  if (e instanceof UsageError) return EXIT.usage;
+  if (e instanceof DomainError) return e.httpStatus === 400 ? EXIT.usage : EXIT.error;
+  return EXIT.error;
 }
 
-main(process.argv.slice(2)).then(
+function report(e: unknown, json: boolean): void {
+  const error =
+    e instanceof DomainError
+      ? { code: e.code, message: e.message, ...(e.details ?? {}) }
+      : e instanceof UsageError
+        ? { code: 'usage', message: e.message }
+        : e instanceof ConfigError
+          ? { code: 'invalidConfiguration', message: e.message }
+          : { code: 'error', message: (e as Error)?.message ?? String(e) };
+  if (json) io.out(JSON.stringify({ error }, null, 2));
+  else io.err(`error: ${error.code === 'error' ? '' : `${error.code}: `}${error.message}`);
+  if (e instanceof UsageError) io.err(`\n${USAGE}`);
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => process.exit(code),
-  (e: Error) => {
-    console.error(e instanceof DomainError ? `${e.code}: ${e.message}` : `error: ${e.message}`);
-    process.exit(1);
+  (e: unknown) => {
+    report(e, argv.includes('--json'));
+    process.exit(exitCodeOf(e));
   },
 );

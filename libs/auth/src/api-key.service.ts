@@ -17,6 +17,11 @@ const KEY_PREFIX = 'are_';
  */
 export const DEFAULT_DISABLE_LIMIT = '500/1h';
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * Creators and actors the engine records for itself (the CLI's tasks, the worker's and the engine's events): a
+ * key by one of these names could not be told from them in a task's createdBy or its timeline.
+ */
+export const RESERVED_KEY_NAMES = ['cli', 'worker', 'engine'];
 
 /**
  * API keys are 256-bit random strings, so a plain SHA-256 is enough to make the stored hash useless to a
@@ -41,6 +46,11 @@ export class ApiKeyService {
   ): Promise<{ key: string; entity: ApiKeyEntity }> {
     if (!NAME.test(name))
       throw badRequest('invalidName', 'name must be 1-64 characters of A-Z a-z 0-9 . _ -');
+    if (RESERVED_KEY_NAMES.includes(name.toLowerCase()))
+      throw badRequest(
+        'invalidName',
+        `${name} is reserved for the engine's own records; choose another name`,
+      );
     const unknown = scopes.filter((s) => !SCOPES.includes(s as Scope));
     if (scopes.length === 0 || unknown.length) {
       throw badRequest('invalidScopes', `scopes must be a non-empty list from: ${SCOPES.join(', ')}`);

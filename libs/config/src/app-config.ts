@@ -22,6 +22,16 @@ export interface AppConfig {
    * `none` turns it off. Absent (as in tests that build a config by hand): off.
    */
   apiRateLimit?: RateLimit | null;
+  /**
+   * WORKER_PORT: the worker's own HTTP listener (/metrics, /health/live, /health/ready), 3001 by default; 0 turns
+   * it off. Absent (as in tests that build a config by hand): off.
+   */
+  workerPort?: number;
+  /**
+   * METRICS_TOKEN: when set, GET /metrics (API and worker) wants `Authorization: Bearer <token>`. Unset: open,
+   * like /health; then keep the metrics port off the public network.
+   */
+  metricsToken?: string | null;
 }
 
 /** CONTRACT §8: outbound webhooks (standing subscriptions and per-task callbackUrl). */
@@ -75,7 +85,23 @@ export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     workerConcurrency: intFromEnv(env, 'WORKER_CONCURRENCY', 10),
     webhooks: loadWebhookConfig(env),
     apiRateLimit: loadApiRateLimit(env),
+    workerPort: portFromEnv(env, 'WORKER_PORT', 3001),
+    metricsToken: loadMetricsToken(env),
   };
+}
+
+function portFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const port = intFromEnv(env, name, fallback);
+  if (port > 65535) throw new ConfigError(`${name}: must be a TCP port (0 to 65535), got ${port}`);
+  return port;
+}
+
+function loadMetricsToken(env: NodeJS.ProcessEnv): string | null {
+  const token = env.METRICS_TOKEN?.trim() || null;
+  // Never echo the value: it is a secret.
+  if (token && !/^[\x21-\x7e]{16,256}$/.test(token))
+    throw new ConfigError('METRICS_TOKEN: must be 16 to 256 visible ASCII characters, without spaces');
+  return token;
 }
 
 export const DEFAULT_API_RATE_LIMIT = '1200/1m';

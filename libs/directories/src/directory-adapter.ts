@@ -1,4 +1,5 @@
 import { AccountIdentifier, ProviderKind } from '@app/domain';
+import { ProviderCheck } from './provider-check';
 
 /** Whether an account could sign in when an adapter read it. */
 export type AccountState = 'enabled' | 'disabled';
@@ -76,6 +77,12 @@ export interface DirectoryAdapter {
    * on-premises, whose enabled flag belongs to AD). Calls `guard.beforeWrite` first.
    */
   revokeSessions?(account: ResolvedAccount, guard: AttemptGuard): Promise<void>;
+  /**
+   * Before go-live and when in doubt (`POST /api/v1/providers/{id}/test`): whether the directory is reachable,
+   * accepts our credentials, lets us read accounts and lets us change them, found out WITHOUT changing any
+   * account. Never throws: every failure is a check with `ok: false` and a message naming the cause.
+   */
+  test(): Promise<ProviderCheck[]>;
   /** Releases pooled connections; called once on shutdown. */
   close(): Promise<void>;
 }

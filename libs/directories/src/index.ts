@@ -2,3 +2,4 @@ export * from './directory-adapter';
 export * from './directory-error';
 export * from './adapter-context';
 export * from './directory-registry';
+export * from './provider-check';

@@ -87,6 +87,16 @@ describe('parseAccountIdentifier (CONTRACT §4 identifier forms)', () => {
     );
   });
 
+  it('refuses look-alikes that directories fold to plain letters, and keeps composed or decomposed accents', () => {
+    for (const lookAlike of ['ｊｄｏｅ', '𝐣𝐝𝐨𝐞', 'ⓙⓓⓞⓔ', 'fzloc\u212Aed']) {
+      expect(() => parseAccountIdentifier(lookAlike)).toThrow(
+        expect.objectContaining({ code: 'invalidAccount' }),
+      );
+    }
+    expect(parseAccountIdentifier('Jürgen').value).toBe('Jürgen');
+    expect(parseAccountIdentifier('Ju\u0308rgen').kind).toBe('name');
+  });
+
   it('gives case-insensitive match keys that carry their kind', () => {
     expect(matchKeys(parseAccountIdentifier('CORP\\JDoe'))).toEqual(['downlevel:corp\\jdoe']);
     expect(matchKeys(parseAccountIdentifier('JDoe@Corp.Example'))).toEqual(['email:jdoe@corp.example']);

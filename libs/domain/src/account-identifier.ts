@@ -37,6 +37,16 @@ export function parseAccountIdentifier(input: unknown): AccountIdentifier {
   if (Buffer.byteLength(raw, 'utf8') > MAX_ACCOUNT_LENGTH)
     throw badRequest('invalidAccount', `account must be at most ${MAX_ACCOUNT_LENGTH} bytes (UTF-8)`);
   if (CONTROL.test(raw)) throw badRequest('invalidAccount', 'account must not contain control characters');
+  // Compatibility look-alikes (full-width ｊｄｏｅ, math bold, circled letters) and singletons such as the
+  // Kelvin sign are folded to plain letters by some directories' matching rules (slapd's uid), so they could
+  // name an account the analyst never typed. A name written composed or decomposed (ü or u + ¨) stays allowed.
+  const nfc = raw.normalize('NFC');
+  if ((raw !== nfc && raw !== raw.normalize('NFD')) || nfc.normalize('NFKC') !== nfc) {
+    throw badRequest(
+      'invalidAccount',
+      `account contains look-alike characters (of ${JSON.stringify(nfc.normalize('NFKC'))}); write it in plain characters`,
+    );
+  }
 
   const extended = /^<(GUID|SID)=([^>]+)>$/i.exec(raw);
   if (extended) {

@@ -1,4 +1,7 @@
 export * from './task-view';
+export * from './task-preview';
+export * from './task-events';
+export * from './provider.service';
 export * from './task.service';
 export * from './target-runner';
 export * from './reconciler';

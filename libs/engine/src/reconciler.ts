@@ -1,6 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { AppLogger } from '@app/logging';
+import { AppMetrics } from '@app/metrics';
 import { IdempotencyStore, TaskStore } from '@app/persistence';
 import { TargetDispatcher } from '@app/queue';
 
@@ -24,6 +25,7 @@ export class Reconciler {
     private readonly logger: AppLogger,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly idempotency: IdempotencyStore,
+    @Optional() private readonly metrics?: AppMetrics,
   ) {}
 
   start(intervalMs: number): void {
@@ -65,6 +67,7 @@ export class Reconciler {
         if (!configured.includes(provider)) continue;
         if ((await this.dispatcher.requeue(taskId, provider)) === 'added') added++;
       }
+      this.metrics?.reconcilerRequeue(added);
       if (added) this.logger.info('reconciler queued unfinished targets again', { added });
       const swept = await this.idempotency.sweepExpired();
       if (swept) this.logger.info('expired Idempotency-Key records deleted', { swept });

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { keysOfIdentifiers, matchKeys, parseAccountIdentifier, TargetOutcome } from '@app/domain';
 import {
   DirectoryAdapter,
@@ -9,6 +9,7 @@ import {
   transientError,
 } from '@app/directories';
 import { AppLogger } from '@app/logging';
+import { AppMetrics } from '@app/metrics';
 import {
   AttemptStoppedError,
   ClaimedTarget,
@@ -51,13 +52,17 @@ export class TargetRunner implements TargetJobHandler {
     private readonly store: TaskStore,
     private readonly registry: DirectoryRegistry,
     private readonly logger: AppLogger,
+    @Optional() private readonly metrics?: AppMetrics,
   ) {}
 
   async handle({ taskId, provider }: TargetJobData): Promise<TargetVerdict> {
+    const kind = this.registry.has(provider) ? this.registry.config(provider).kind : 'notConfigured';
+    const measured = this.metrics?.targetAttempt(provider, kind);
     const claimed = await this.store.claimTarget(taskId, provider);
     if (!claimed) return { kind: 'done' };
     if (!this.registry.has(provider)) {
       await this.store.finishTarget(taskId, provider, claimed.fence, notConfigured(provider));
+      measured?.end('failed');
       return { kind: 'done' };
     }
     const config = this.registry.config(provider);
@@ -76,10 +81,12 @@ export class TargetRunner implements TargetJobHandler {
         ...result,
         warnings: attempt.warnings,
       });
+      measured?.end(result.status, result.outcome);
       return { kind: 'done' };
     } catch (e) {
       if (e instanceof MustWait) {
         await this.store.releaseClaim(claimed.fence);
+        measured?.end('waited');
         return { kind: 'wait', waitMs: e.waitMs + Math.floor(Math.random() * e.waitMs), reason: e.reason };
       }
       if (e instanceof AttemptStoppedError) {
@@ -87,18 +94,22 @@ export class TargetRunner implements TargetJobHandler {
           status: 'skipped',
           outcome: e.reason,
         });
+        measured?.end('skipped', e.reason);
         return { kind: 'done' };
       }
       if (e instanceof ClaimLostError) {
         this.logger.info('attempt lost its claim; a newer attempt owns the target', { taskId, provider });
+        measured?.end('claimLost');
         return { kind: 'done' };
       }
-      return this.onFailure(
+      const verdict = await this.onFailure(
         claimed,
         attempt,
         asDirectoryError(e),
         config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       );
+      measured?.end(ATTEMPT_RESULT_OF_VERDICT[verdict.kind]);
+      return verdict;
     }
   }
 
@@ -222,6 +233,7 @@ export class TargetRunner implements TargetJobHandler {
     const attempts = target.attempts;
     const error = { code: err.code, message: err.message };
     const log = { taskId: task.id, provider: target.provider, attempts, error };
+    this.metrics?.directoryError(target.provider, err.code);
     const rateLimited = err.transient && err.retryAfterMs !== undefined;
     const cap = rateLimited ? maxAttempts * RATE_LIMIT_ATTEMPT_FACTOR : maxAttempts;
     if (!err.transient || attempts >= cap) {
@@ -241,6 +253,14 @@ export class TargetRunner implements TargetJobHandler {
       : { kind: 'retry', message: err.message };
   }
 }
+
+/** How a failed attempt counts in are_target_attempts_total: final, retried later, or waiting out a limit. */
+const ATTEMPT_RESULT_OF_VERDICT = {
+  done: 'failed',
+  retry: 'retried',
+  rateLimited: 'rateLimited',
+  wait: 'waited',
+} as const;
 
 function failed(code: string, message: string): TargetResult {
   return { status: 'failed', outcome: null, error: { code, message } };

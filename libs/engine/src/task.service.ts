@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import {
   AccountIdentifier,
@@ -14,8 +14,11 @@ import {
   TASK_STATUSES,
 } from '@app/domain';
 import { AppLogger } from '@app/logging';
-import { TaskEntity, TaskStore } from '@app/persistence';
+import { AppMetrics } from '@app/metrics';
+import { NewDisableTask, NewEnableTask, TaskEntity, TaskStore } from '@app/persistence';
 import { TargetDispatcher } from '@app/queue';
+import { TaskEventView, toTaskEventView } from './task-events';
+import { TaskPreview, toTaskPreview } from './task-preview';
 import { toTaskView, TaskView } from './task-view';
 
 export interface DisableRequest {
@@ -58,27 +61,30 @@ export class TaskService {
     private readonly dispatcher: TargetDispatcher,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly logger: AppLogger,
+    @Optional() private readonly metrics?: AppMetrics,
   ) {}
 
   async createDisableTask(req: DisableRequest, createdBy: string): Promise<TaskView> {
-    const account = parseAccountIdentifier(req.account);
-    const description = optionalDescription(req.description);
-    const callbackUrl = optionalCallbackUrl(req.callbackUrl);
-    const providers = this.selectProviders(req.providers);
-    const id = await this.store.createDisableTask({
-      account: account.raw,
-      description,
-      callbackUrl,
-      createdBy,
-      requestedProviders: req.providers === undefined ? null : providers.map((p) => p.id),
-      identifierKeys: matchKeys(account),
-      targets: providers.map((p) => ({ provider: p.id, kind: p.kind })),
-    });
+    const id = await this.store.createDisableTask(this.disableInput(req, createdBy));
     return this.afterCreate(id);
+  }
+
+  /**
+   * CONTRACT §5 `?dryRun=true`: the Disable task as it would be, from the very statements a create runs, rolled
+   * back. Nothing is stored or queued, and it counts against no Disable limit (it may still be refused by one).
+   */
+  async previewDisableTask(req: DisableRequest, createdBy: string): Promise<TaskPreview> {
+    return toTaskPreview(await this.store.rehearseDisableTask(this.disableInput(req, createdBy)));
   }
 
   async createEnableTask(req: EnableRequest, createdBy: string): Promise<TaskView> {
     return this.enable(parseAccountIdentifier(req.account), req, createdBy);
+  }
+
+  /** The Enable task createEnableTask would create now, or the 409 it would get; nothing is stored. */
+  async previewEnableTask(req: EnableRequest, createdBy: string): Promise<TaskPreview> {
+    const input = this.enableInput(parseAccountIdentifier(req.account), req, createdBy);
+    return toTaskPreview(await this.store.rehearseEnableTask(input));
   }
 
   /** The analyst's flow: "Enable User Account" from the options of a Disable task. */
@@ -87,6 +93,27 @@ export class TaskService {
     req: EnableRequest,
     createdBy: string,
   ): Promise<TaskView> {
+    const disable = await this.disableTaskToReverse(disableTaskId);
+    return this.enable(parseAccountIdentifier(disable.account), req, createdBy, disableTaskId);
+  }
+
+  async previewEnableFromDisableTask(
+    disableTaskId: string,
+    req: EnableRequest,
+    createdBy: string,
+  ): Promise<TaskPreview> {
+    const disable = await this.disableTaskToReverse(disableTaskId);
+    const input = this.enableInput(parseAccountIdentifier(disable.account), req, createdBy, disableTaskId);
+    return toTaskPreview(await this.store.rehearseEnableTask(input));
+  }
+
+  /** CONTRACT §5: the task's timeline from its audit trail, oldest first. */
+  async getTaskEvents(id: string): Promise<{ items: TaskEventView[] }> {
+    await this.findEntity(id);
+    return { items: (await this.store.events(id)).map(toTaskEventView) };
+  }
+
+  private async disableTaskToReverse(disableTaskId: string): Promise<TaskEntity> {
     const disable = await this.findEntity(disableTaskId);
     if (disable.action !== 'disableAccount') {
       throw badRequest(
@@ -94,7 +121,23 @@ export class TaskService {
         `Task ${disableTaskId} is an ${disable.action} task, not a Disable task.`,
       );
     }
-    return this.enable(parseAccountIdentifier(disable.account), req, createdBy, disableTaskId);
+    return disable;
+  }
+
+  private disableInput(req: DisableRequest, createdBy: string): NewDisableTask {
+    const account = parseAccountIdentifier(req.account);
+    const description = optionalDescription(req.description);
+    const callbackUrl = optionalCallbackUrl(req.callbackUrl);
+    const providers = this.selectProviders(req.providers);
+    return {
+      account: account.raw,
+      description,
+      callbackUrl,
+      createdBy,
+      requestedProviders: req.providers === undefined ? null : providers.map((p) => p.id),
+      identifierKeys: matchKeys(account),
+      targets: providers.map((p) => ({ provider: p.id, kind: p.kind })),
+    };
   }
 
   private async enable(
@@ -103,7 +146,17 @@ export class TaskService {
     createdBy: string,
     disableTaskId?: string,
   ): Promise<TaskView> {
-    const id = await this.store.createEnableTask({
+    const id = await this.store.createEnableTask(this.enableInput(account, req, createdBy, disableTaskId));
+    return this.afterCreate(id);
+  }
+
+  private enableInput(
+    account: AccountIdentifier,
+    req: EnableRequest,
+    createdBy: string,
+    disableTaskId?: string,
+  ): NewEnableTask {
+    return {
       account: account.raw,
       description: optionalDescription(req.description),
       callbackUrl: optionalCallbackUrl(req.callbackUrl),
@@ -111,8 +164,7 @@ export class TaskService {
       identifierKeys: matchKeys(account),
       disableTaskId,
       configuredProviders: this.config.providers.map((p) => p.id),
-    });
-    return this.afterCreate(id);
+    };
   }
 
   /**
@@ -183,6 +235,7 @@ export class TaskService {
 
   private async afterCreate(id: string): Promise<TaskView> {
     const task = await this.findEntity(id);
+    this.metrics?.taskCreated(task.action);
     const pending = task.targets.filter((t) => t.status === 'pending').map((t) => t.provider);
     // The task is already committed; if Redis is down the reconciler queues it once Redis is back. The caller
     // is not kept waiting for that: ioredis holds commands while it reconnects, so an add could hang for ever.

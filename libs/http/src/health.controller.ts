@@ -33,10 +33,17 @@ export class HealthController implements OnModuleDestroy {
   /** Ready when both PostgreSQL (the truth) and Redis (the work) answer. */
   @Get('ready')
   async ready(@Res({ passthrough: true }) res: Response) {
-    if (this.shuttingDown) {
-      res.status(503);
-      return { status: 'shuttingDown', checks: {} };
-    }
+    const { httpStatus, body } = await this.readiness();
+    res.status(httpStatus);
+    return body;
+  }
+
+  /** The readiness verdict without an HTTP framework around it (the worker's own listener serves it too). */
+  async readiness(): Promise<{
+    httpStatus: number;
+    body: { status: string; checks: Record<string, string> };
+  }> {
+    if (this.shuttingDown) return { httpStatus: 503, body: { status: 'shuttingDown', checks: {} } };
     const [postgres, redis] = await Promise.all([
       check(() => this.dataSource.query('SELECT 1')),
       check(async () => {
@@ -45,8 +52,10 @@ export class HealthController implements OnModuleDestroy {
       }),
     ]);
     const ok = postgres === 'ok' && redis === 'ok';
-    res.status(ok ? 200 : 503);
-    return { status: ok ? 'ok' : 'unavailable', checks: { postgres, redis } };
+    return {
+      httpStatus: ok ? 200 : 503,
+      body: { status: ok ? 'ok' : 'unavailable', checks: { postgres, redis } },
+    };
   }
 
   /** Nest's first shutdown step (SIGTERM); the HTTP server keeps serving in-flight requests until it closes. */

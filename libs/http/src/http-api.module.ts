@@ -6,13 +6,20 @@ import { AdaxesController } from './adaxes/adaxes.controller';
 import { ErrorEnvelopeFilter } from './error.filter';
 import { HealthController } from './health.controller';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
+import { ProvidersController } from './providers.controller';
 import { TasksController } from './tasks.controller';
 import { VisionOneController } from './vision-one/vision-one.controller';
 
 /** The HTTP doors. The Vision One-style and Adaxes-style controllers will sit here beside the native one. */
 @Module({
   imports: [AuthModule, EngineModule],
-  controllers: [TasksController, HealthController, VisionOneController, AdaxesController],
+  controllers: [
+    TasksController,
+    ProvidersController,
+    HealthController,
+    VisionOneController,
+    AdaxesController,
+  ],
   providers: [IdempotencyInterceptor, { provide: APP_FILTER, useClass: ErrorEnvelopeFilter }],
 })
 export class HttpApiModule {}

@@ -5,6 +5,7 @@ import { from, lastValueFrom, Observable } from 'rxjs';
 import { badRequest, DomainError } from '@app/domain';
 import { IdempotencyStore } from '@app/persistence';
 import type { AuthenticatedRequest } from '@app/auth';
+import { isDryRun } from './dry-run';
 
 const REPLAYED_HEADERS = ['location', 'operation-location'];
 
@@ -21,7 +22,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const req = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
     const raw = req.headers['idempotency-key'];
-    if (req.method !== 'POST' || raw === undefined) return next.handle();
+    // A dry run creates nothing, so there is nothing to replay: its answer is not stored (CONTRACT §5).
+    if (req.method !== 'POST' || raw === undefined || isDryRun(req.query)) return next.handle();
     return from(this.run(req, context.switchToHttp().getResponse<Response>(), raw, next));
   }
 
@@ -79,13 +81,18 @@ export function requestFingerprint(method: string, path: string, body: unknown):
     .digest('hex');
 }
 
+/** Deeper than any body a door accepts; a deeper one is refused before it can exhaust the stack. */
+const MAX_BODY_DEPTH = 64;
+
 /** JSON with object keys sorted at every depth: `{"a":1,"b":2}` and `{"b":2,"a":1}` are one request. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+export function canonicalJson(value: unknown, depth = 0): string {
+  if (depth > MAX_BODY_DEPTH)
+    throw badRequest('invalidBody', `The request body is nested deeper than ${MAX_BODY_DEPTH} levels.`);
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v, depth + 1)).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.keys(value)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k], depth + 1)}`);
     return `{${entries.join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';

@@ -8,6 +8,7 @@ import { IdempotencyStore } from './idempotency.store';
 import { TaskStore } from './task.store';
 import { TaskSearchStore } from './task-search.store';
 import { ApiKeyStore } from './api-key.store';
+import { ProviderStatusStore } from './provider-status.store';
 
 @Global()
 @Module({
@@ -17,8 +18,8 @@ import { ApiKeyStore } from './api-key.store';
       useFactory: (config: AppConfig) => dataSourceOptions(config.databaseUrl),
     }),
   ],
-  providers: [TaskStore, IdempotencyStore, ApiKeyStore, TaskSearchStore],
-  exports: [TaskStore, IdempotencyStore, ApiKeyStore, TaskSearchStore],
+  providers: [TaskStore, IdempotencyStore, ApiKeyStore, TaskSearchStore, ProviderStatusStore],
+  exports: [TaskStore, IdempotencyStore, ApiKeyStore, TaskSearchStore, ProviderStatusStore],
 })
 export class PersistenceModule implements OnModuleInit {
   constructor(

@@ -22,6 +22,20 @@ export interface ProviderQueueSettings {
   rateLimit?: { max: number; durationMs: number };
 }
 
+/**
+ * The limiter of a provider's worker: its `rateLimit`, or one too wide to bind, because BullMQ checks dynamic rate
+ * limits (worker.rateLimit) only when a limiter is set. Readers of the queue's rate-limit state need the same max
+ * (Queue.getRateLimitTtl(max)): without it BullMQ reports the TTL of every ordinary limiter window.
+ */
+export function workerLimiter(rateLimit?: { max: number; durationMs: number }): {
+  max: number;
+  duration: number;
+} {
+  return rateLimit
+    ? { max: rateLimit.max, duration: rateLimit.durationMs }
+    : { max: 100_000, duration: 1000 };
+}
+
 /** Starts one BullMQ Worker per provider queue, all delegating to the engine's handler. */
 export class TargetWorkers {
   private readonly workers: Worker<TargetJobData>[] = [];
@@ -40,10 +54,7 @@ export class TargetWorkers {
         {
           ...this.bullOptions,
           concurrency: s.concurrency,
-          // BullMQ checks dynamic rate limits (worker.rateLimit) only when a limiter is set.
-          limiter: s.rateLimit
-            ? { max: s.rateLimit.max, duration: s.rateLimit.durationMs }
-            : { max: 100_000, duration: 1000 },
+          limiter: workerLimiter(s.rateLimit),
         },
       );
       worker.on('error', (err) =>

@@ -1,6 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { AppLogger } from '@app/logging';
+import { AppMetrics } from '@app/metrics';
 import { redactUrl } from './redact-url';
 import { AttemptResult, judgeAttempt } from './retry-policy';
 import { SafeHttpClient } from './safe-http-client';
@@ -36,6 +37,7 @@ export class WebhookRelay {
     private readonly secrets: SecretBox,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     logger: AppLogger,
+    @Optional() private readonly metrics?: AppMetrics,
   ) {
     this.logger = logger.child('webhooks');
   }
@@ -130,6 +132,7 @@ export class WebhookRelay {
         error: verdict.error?.code,
         nextAttemptAt: verdict.nextAttemptAt?.toISOString(),
       };
+      this.metrics?.webhookDelivery(verdict.status);
       if (verdict.status === 'succeeded') this.logger.debug('webhook delivered', fields);
       else if (verdict.status === 'retry') this.logger.info('webhook attempt failed; will retry', fields);
       else this.logger.warn('webhook delivery failed', { ...fields, detail: verdict.error?.message });

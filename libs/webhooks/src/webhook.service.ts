@@ -283,7 +283,9 @@ function encodeCursor(d: DeliveryRow): string {
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(at);
-  if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime()))
+  // A forged cursor may hold a date PostgreSQL cannot compare with (years outside 1 to 9999).
+  const year = createdAt.getUTCFullYear();
+  if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime()) || year < 1 || year > 9999)
     throw badRequest('invalidCursor', 'cursor is not valid');
   return { createdAt, id };
 }

@@ -75,6 +75,8 @@ export interface OktaEmulator {
   inFlight(): Array<{ method: string; path: string }>;
   /** Forget every access token the token endpoint issued (an hour passing). */
   expireAccessTokens(): void;
+  /** The admin roles GET /api/v1/users/{id}/roles lists for a user (role types, e.g. HELP_DESK_ADMIN). */
+  setAdminRoles(idOrLogin: string, roles: string[]): void;
   stop(): Promise<void>;
 }
 
@@ -94,6 +96,22 @@ const WINDOW_MS = 60_000;
 const DEFAULT_FIXTURE = join(__dirname, 'fixture.json');
 const READ_SCOPES = ['okta.users.read', 'okta.users.manage'];
 const WRITE_SCOPES = ['okta.users.manage'];
+const ROLE_READ_SCOPES = ['okta.roles.read', 'okta.roles.manage'];
+
+/** Labels of Okta's standard admin roles ("Standard administrator roles and permissions"). */
+const ROLE_LABELS: Record<string, string> = {
+  SUPER_ADMIN: 'Super Administrator',
+  ORG_ADMIN: 'Organization Administrator',
+  APP_ADMIN: 'Application Administrator',
+  USER_ADMIN: 'Group Administrator',
+  HELP_DESK_ADMIN: 'Help Desk Administrator',
+  READ_ONLY_ADMIN: 'Read-only Administrator',
+  MOBILE_ADMIN: 'Mobile Administrator',
+  API_ACCESS_MANAGEMENT_ADMIN: 'API Access Management Administrator',
+  REPORT_ADMIN: 'Report Administrator',
+  GROUP_MEMBERSHIP_ADMIN: 'Group Membership Administrator',
+  CUSTOM: 'Custom role',
+};
 
 /** `*` in a string pattern stands for one path segment; a RegExp is used as given. */
 function toRegExp(pattern: string | RegExp): RegExp {
@@ -117,6 +135,9 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
   const owner = ownerKey ? users.lookup(ownerKey) : null;
   if (owner && !('id' in owner)) throw new Error(`okta emulator: token owner ${ownerKey} is not a user`);
   const tokenOwnerId = owner ? owner.id : null;
+  const adminRoles = new Map<string, string[]>(
+    fixture.users.filter((u) => u.adminRoles?.length).map((u) => [u.id, [...(u.adminRoles ?? [])]]),
+  );
   const apiToken = '00' + randomBytes(30).toString('base64url').slice(0, 40);
   const app = registerServiceApp(options.grantedScopes ?? ['okta.users.read', 'okta.users.manage']);
   const keyDir = mkdtempSync(join(tmpdir(), 'okta-emulator-'));
@@ -183,6 +204,23 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
       // created the token. An OAuth service-app token is linked to no user.
       const me = auth.scopes === null && tokenOwnerId ? users.get(tokenOwnerId) : undefined;
       return me ? { status: 200, body: userJson(me, orgUrl) } : errorReply(userNotFound('me'));
+    }
+    if (method === 'GET' && segments.length === 5 && segments[4] === 'roles') {
+      // "List all Roles assigned to a User": standard roles by type; OAuth tokens need okta.roles.read.
+      if (auth.scopes && !auth.scopes.some((s) => ROLE_READ_SCOPES.includes(s)))
+        return errorReply(accessDenied());
+      const r = asUser(users.lookup(key));
+      if (!('id' in r)) return r;
+      const body = (adminRoles.get(r.id) ?? []).map((type, i) => ({
+        id: `ra${r.id.slice(-8)}${String(i).padStart(4, '0')}`,
+        label: ROLE_LABELS[type] ?? type,
+        type,
+        status: 'ACTIVE',
+        created: r.created,
+        lastUpdated: r.created,
+        assignmentType: 'USER',
+      }));
+      return { status: 200, body };
     }
     if (method === 'GET' && segments.length === 4) {
       const r = asUser(users.lookup(key));
@@ -366,6 +404,11 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
     },
     expireAccessTokens() {
       oauth.expireAllTokens();
+    },
+    setAdminRoles(idOrLogin, roles) {
+      const u = users.lookup(idOrLogin);
+      if (!('id' in u)) throw new Error(`okta emulator: no user ${idOrLogin}`);
+      adminRoles.set(u.id, [...roles]);
     },
     async stop() {
       for (const t of timers) clearTimeout(t);

@@ -16,6 +16,8 @@ export interface FixtureUser {
   /** How many live sign-in sessions the user holds; cleared by DELETE /sessions. */
   sessions?: number;
   profile: { login: string; email: string; firstName?: string; lastName?: string; [k: string]: unknown };
+  /** Standard admin role types (SUPER_ADMIN, ORG_ADMIN, HELP_DESK_ADMIN…) or CUSTOM, for GET /users/{id}/roles. */
+  adminRoles?: string[];
 }
 
 export interface Fixture {

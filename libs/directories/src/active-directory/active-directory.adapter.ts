@@ -12,7 +12,17 @@ import {
   ResolvedAccount,
 } from '../directory-adapter';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
-import { LdapConnection, ProtectedEntries, escapeFilter, isLdapResult, parseProtectedEntries } from '../ldap';
+import {
+  LdapConnection,
+  ProbeResult,
+  ProtectedEntries,
+  escapeFilter,
+  isLdapResult,
+  parseProtectedEntries,
+  probeLdap,
+  sameDn,
+} from '../ldap';
+import { ProviderCheck } from '../provider-check';
 import { AdAccountFacts, builtInProtection, listedEntry } from './ad-protection';
 import { accountFilter } from './ad-filters';
 import { isDisabled, isDomainController, parseUac, withDisabled } from './user-account-control';
@@ -35,6 +45,12 @@ const BINARY_ATTRIBUTES = ['objectGUID', 'objectSid'];
 const MAX_WRITE_ATTEMPTS = 3;
 const NO_SUCH_ATTRIBUTE = 16;
 const NO_SUCH_OBJECT = 32;
+/**
+ * Ordinary users, the ones the engine will be asked to disable: AdminSDHolder-protected accounts (adminCount)
+ * and critical system objects carry other ACLs, so the rights seen on them say nothing about the rest.
+ */
+const ORDINARY_USERS =
+  '(&(objectCategory=person)(objectClass=user)(!(adminCount=1))(!(isCriticalSystemObject=TRUE)))';
 
 interface ReadState {
   /** userAccountControl exactly as the DC returned it: the value the atomic write deletes. */
@@ -165,6 +181,79 @@ export class ActiveDirectoryAdapter implements DirectoryAdapter {
 
   async close(): Promise<void> {
     await this.connection.close();
+  }
+
+  /**
+   * Reads users under baseDN, then asks the DC which attributes the bind account may write on one of them
+   * (`allowedAttributesEffective`, which the DC computes from the object's security descriptor for the caller):
+   * userAccountControl, and lockoutTime unless clearLockoutOnEnable is false. Nothing is written.
+   */
+  test(): Promise<ProviderCheck[]> {
+    let sample: string | null = null;
+    const { baseDN } = this.config;
+    return probeLdap(this.config, {
+      read: async (client): Promise<ProbeResult> => {
+        const { searchEntries } = await client.search(baseDN, {
+          scope: 'sub',
+          filter: ORDINARY_USERS,
+          attributes: ['sAMAccountName', 'userPrincipalName'],
+          sizeLimit: 10,
+        });
+        if (searchEntries.length === 0) {
+          return {
+            ok: false,
+            message: `no user object is visible under ${baseDN}: there is none, or the service account may not read them`,
+          };
+        }
+        const other = searchEntries.find(
+          (e) => !this.isBindAccount(e.dn, first(e.sAMAccountName), first(e.userPrincipalName)),
+        );
+        sample = other?.dn ?? null;
+        return { ok: true, message: `read user objects under ${baseDN} (e.g. ${searchEntries[0].dn})` };
+      },
+      change: async (client): Promise<ProbeResult> => {
+        if (!sample) {
+          return {
+            ok: null,
+            message: `no user under ${baseDN} other than the service account to check the rights on`,
+          };
+        }
+        const { searchEntries } = await client.search(sample, {
+          scope: 'base',
+          filter: '(objectClass=user)',
+          attributes: ['allowedAttributesEffective'],
+        });
+        const raw = searchEntries[0]?.allowedAttributesEffective;
+        const writable = new Set(
+          (Array.isArray(raw) ? raw : raw ? [raw] : []).map((a) => String(a).toLowerCase()),
+        );
+        const needed = [
+          'userAccountControl',
+          ...((this.config.clearLockoutOnEnable ?? true) ? ['lockoutTime'] : []),
+        ];
+        const missing = needed.filter((a) => !writable.has(a.toLowerCase()));
+        if (missing.length === 0)
+          return {
+            ok: true,
+            message: `may write ${needed.join(' and ')} of ${sample} (allowedAttributesEffective)`,
+          };
+        return {
+          ok: false,
+          message:
+            `may not write ${missing.join(' or ')} of ${sample} (allowedAttributesEffective lists ${writable.size} ` +
+            'attributes without it); delegate Read/Write userAccountControl and lockoutTime on user objects (docs/providers/active-directory.md)',
+        };
+      },
+    });
+  }
+
+  /** Whether an entry is the account bindDN names, in any of the three forms AD accepts for a bind. */
+  private isBindAccount(dn: string, sam: string | undefined, upn: string | undefined): boolean {
+    const bind = this.config.bindDN;
+    if (sameDn(dn, bind)) return true;
+    if (upn && sameText(upn, bind)) return true;
+    const downLevel = /^[^\\]+\\(.+)$/.exec(bind)?.[1];
+    return !!sam && (sameText(sam, downLevel) || bind.toUpperCase().startsWith(`${sam.toUpperCase()}@`));
   }
 
   /** `<GUID=…>` finds the object wherever it has moved since resolve(); the DN is the fallback. */

@@ -11,6 +11,7 @@ import {
   ResolvedAccount,
 } from '../directory-adapter';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
+import { CheckList, ProviderCheck, unverifiedJwtClaims } from '../provider-check';
 import { GraphBatcher } from './graph-batcher';
 import { graphFailure } from './graph-errors';
 import { GraphTransport } from './graph-transport';
@@ -25,6 +26,9 @@ const SELECT =
 const READ_PERMISSION = 'User.Read.All';
 const ENABLE_DISABLE_PERMISSION = 'User.EnableDisableAccount.All';
 const REVOKE_PERMISSION = 'User.RevokeSessions.All';
+/** Application permissions that include each right (Microsoft Graph permissions reference). */
+const MAY_ENABLE_DISABLE = [ENABLE_DISABLE_PERMISSION, 'User.ReadWrite.All', 'Directory.ReadWrite.All'];
+const MAY_REVOKE = [REVOKE_PERMISSION, 'User.ReadWrite.All', 'Directory.ReadWrite.All'];
 // Graph is eventually consistent across replicas: a read right after a write can still show the old value.
 const READ_BACK_DELAYS_MS = [0, 250, 750, 1500];
 /**
@@ -54,6 +58,7 @@ export class EntraIdAdapter implements DirectoryAdapter {
   readonly kind = 'entraId' as const;
   readonly id: string;
   private readonly batcher: GraphBatcher;
+  private readonly tokens: EntraTokenProvider;
   private readonly protectedAccounts: ReadonlySet<string>;
 
   constructor(
@@ -63,8 +68,8 @@ export class EntraIdAdapter implements DirectoryAdapter {
     this.id = config.id;
     const graphBaseUrl = (config.graphBaseUrl ?? DEFAULT_GRAPH_BASE_URL).replace(/\/+$/, '');
     const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const tokens = new EntraTokenProvider(config, graphBaseUrl, timeoutMs, context.logger);
-    this.batcher = new GraphBatcher(new GraphTransport(graphBaseUrl, tokens, timeoutMs));
+    this.tokens = new EntraTokenProvider(config, graphBaseUrl, timeoutMs, context.logger);
+    this.batcher = new GraphBatcher(new GraphTransport(graphBaseUrl, this.tokens, timeoutMs));
     this.protectedAccounts = new Set((config.protectedAccounts ?? []).map(normalise));
   }
 
@@ -151,6 +156,64 @@ export class EntraIdAdapter implements DirectoryAdapter {
 
   async close(): Promise<void> {
     this.batcher.drain();
+  }
+
+  /**
+   * A fresh token (a wrong secret or certificate is named by Entra's AADSTS reason), one user read through Graph,
+   * and the application permissions the token carries in its `roles` claim: read without verifying, since it is
+   * our own token and only reported on, never trusted. Nothing is written.
+   */
+  async test(): Promise<ProviderCheck[]> {
+    const checks = new CheckList();
+    let token: string;
+    try {
+      this.tokens.forceRefresh();
+      token = await this.tokens.getToken();
+    } catch (e) {
+      const err = e instanceof DirectoryError ? e : transientError('unexpected', String(e));
+      if (err.transient) {
+        checks.fail('reachable', err.message);
+        return checks.notChecked(
+          ['authenticated', 'readAccounts', 'changeAccounts', 'revokeSessions'],
+          'reachable',
+        );
+      }
+      checks.pass('reachable', 'the Entra ID token endpoint answered');
+      checks.fail('authenticated', err.message);
+      return checks.notChecked(['readAccounts', 'changeAccounts', 'revokeSessions'], 'authenticated');
+    }
+    checks.pass('reachable', 'the Entra ID token endpoint answered');
+    checks.pass('authenticated', 'obtained an app-only token for Microsoft Graph');
+    try {
+      const res = await this.call({ method: 'GET', url: '/users?$top=1&$select=id' });
+      if (res.status !== 200) throw graphFailure(res, 'listing users', READ_PERMISSION);
+      checks.pass('readAccounts', 'listed users through Microsoft Graph');
+    } catch (e) {
+      checks.fail('readAccounts', (e as Error).message);
+      return checks.notChecked(['changeAccounts', 'revokeSessions'], 'readAccounts');
+    }
+    const claims = unverifiedJwtClaims(token);
+    const roles = Array.isArray(claims?.roles) ? (claims.roles as unknown[]).map(String) : null;
+    if (roles === null) {
+      const why = 'the access token is not a JWT with a roles claim, so its permissions cannot be read';
+      checks.undecided('changeAccounts', why).undecided('revokeSessions', why);
+      return checks.result();
+    }
+    const granted = roles.length ? roles.join(', ') : 'none';
+    const right = (anyOf: string[], what: string, needed: string) => {
+      const held = anyOf.find((r) => roles.includes(r));
+      return held
+        ? { ok: true, message: `may ${what} (${held})` }
+        : {
+            ok: false,
+            message: `may not ${what}: the app lacks the ${needed} application permission with admin consent (its token carries: ${granted})`,
+          };
+    };
+    const change = right(MAY_ENABLE_DISABLE, 'enable and disable users', ENABLE_DISABLE_PERMISSION);
+    const revoke = right(MAY_REVOKE, "revoke users' sign-in sessions", REVOKE_PERMISSION);
+    checks.add('changeAccounts', change.ok, change.message);
+    checks.add('revokeSessions', revoke.ok, revoke.message);
+    return checks.result();
   }
 
   /**

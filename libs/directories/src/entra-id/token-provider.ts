@@ -66,6 +66,11 @@ export class EntraTokenProvider {
     return this.inFlight;
   }
 
+  /** The next getToken asks Entra ID for a new token (a provider test must see the roles granted now). */
+  forceRefresh(): void {
+    if (this.lastToken) this.refreshBefore = this.lastToken;
+  }
+
   /** Graph refused this token (expired early, revoked, keys rolled): the next getToken fetches a fresh one. */
   invalidate(token: string): void {
     if (token === this.lastToken) this.refreshBefore = token;

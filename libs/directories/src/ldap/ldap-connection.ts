@@ -115,18 +115,8 @@ export class LdapConnection {
   }
 
   private async connect(): Promise<Client> {
-    const { url, bindDN, bindPassword, startTls, timeoutMs = 10_000 } = this.options;
-    const tlsOptions = buildTlsOptions(this.options.tls);
-    // ldapts opens a TLS socket whenever tlsOptions are given, whatever the scheme: pass them only for
-    // ldaps://, or a plain ldap:// (and StartTLS, which upgrades a plain socket) would fail to connect.
-    const implicitTls = /^ldaps:/i.test(url);
-    const client = new Client({
-      url,
-      timeout: timeoutMs,
-      connectTimeout: timeoutMs,
-      tlsOptions: implicitTls ? tlsOptions : undefined,
-      strictDN: false,
-    });
+    const { bindDN, bindPassword, startTls } = this.options;
+    const { client, tlsOptions } = createLdapClient(this.options);
     try {
       if (startTls) await client.startTLS(tlsOptions);
       await client.bind(bindDN, bindPassword);
@@ -142,6 +132,26 @@ export class LdapConnection {
     if (this.client === client) this.client = null;
     await client.unbind().catch(() => undefined);
   }
+}
+
+/** An unbound client for a provider entry, and the TLS options StartTLS needs. */
+export function createLdapClient(options: LdapConnectionOptions): {
+  client: Client;
+  tlsOptions: ConnectionOptions;
+} {
+  const { url, timeoutMs = 10_000 } = options;
+  const tlsOptions = buildTlsOptions(options.tls);
+  // ldapts opens a TLS socket whenever tlsOptions are given, whatever the scheme: pass them only for
+  // ldaps://, or a plain ldap:// (and StartTLS, which upgrades a plain socket) would fail to connect.
+  const implicitTls = /^ldaps:/i.test(url);
+  const client = new Client({
+    url,
+    timeout: timeoutMs,
+    connectTimeout: timeoutMs,
+    tlsOptions: implicitTls ? tlsOptions : undefined,
+    strictDN: false,
+  });
+  return { client, tlsOptions };
 }
 
 /** Whether `e` is the DirectoryError `use`/`write` made of LDAP result `code`. */

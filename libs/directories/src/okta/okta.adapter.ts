@@ -13,6 +13,7 @@ import {
   ResolvedAccount,
 } from '../directory-adapter';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
+import { CheckList, ProviderCheck } from '../provider-check';
 import { createOktaClient } from './okta-client';
 import { mapOktaError } from './okta-error-mapping';
 import { searchEquals } from './okta-search';
@@ -54,6 +55,17 @@ const CLEAR_ATTEMPTS = 3;
 const CLEAR_BACKOFF_MS = [200, 800];
 /** Okta's rate-limit reset is usually tens of seconds away: not worth holding the job for. */
 const MAX_CLEAR_RETRY_WAIT_MS = 5_000;
+
+/**
+ * Standard admin roles that may suspend, unsuspend and unlock users and clear their sessions (Okta's "Standard
+ * administrator roles and permissions"); Group Administrators only for the users of the groups they administer.
+ * Help Desk Administrators may unlock and clear sessions but not suspend.
+ */
+const ROLES_THAT_MAY_SUSPEND: Record<string, string> = {
+  SUPER_ADMIN: 'Super Administrator',
+  ORG_ADMIN: 'Organization Administrator',
+  USER_ADMIN: 'Group Administrator (only for the users of the groups it administers)',
+};
 
 /**
  * Okta through @okta/okta-sdk-nodejs (CONTRACT §9). Disable = suspend + clear sessions and OAuth tokens
@@ -165,6 +177,118 @@ export class OktaAdapter implements DirectoryAdapter {
 
   async close(): Promise<void> {
     // node-fetch opens a connection per request (no keep-alive agent), so nothing is pooled.
+  }
+
+  /**
+   * One user listed (reachable, credentials accepted, users readable), then the right to change users: the admin
+   * roles of the API token's owner (SSWS), or the scopes granted to the OAuth service app. Nothing is written.
+   */
+  async test(): Promise<ProviderCheck[]> {
+    const checks = new CheckList();
+    try {
+      await this.call(async () => {
+        const users = await this.client.userApi.listUsers({ limit: 1 });
+        for await (const u of users) if (u) break;
+      });
+      checks.pass('reachable', 'Okta answered');
+      checks.pass(
+        'authenticated',
+        this.tokenHasOwner ? 'Okta accepted the API token' : 'Okta accepted the OAuth service app',
+      );
+      checks.pass('readAccounts', 'listed users');
+    } catch (e) {
+      const err = e as DirectoryError;
+      if (err.transient && err.code !== DirectoryErrorCodes.rateLimited) {
+        checks.fail('reachable', err.message);
+        return checks.notChecked(['authenticated', 'readAccounts', 'changeAccounts'], 'reachable');
+      }
+      checks.pass('reachable', 'Okta answered');
+      if (err.code === DirectoryErrorCodes.insufficientRights) {
+        checks.pass('authenticated', 'Okta accepted the credentials');
+        checks.fail('readAccounts', `may not list users: ${err.message}`);
+        return checks.notChecked(['changeAccounts'], 'readAccounts');
+      }
+      const what = this.tokenHasOwner ? 'Okta refused the API token' : 'Okta refused the OAuth service app';
+      checks.fail(
+        'authenticated',
+        err.code === DirectoryErrorCodes.invalidCredentials ? `${what}: ${err.message}` : err.message,
+      );
+      return checks.notChecked(['readAccounts', 'changeAccounts'], 'authenticated');
+    }
+    const change = await (this.tokenHasOwner ? this.tokenOwnerRights() : this.serviceAppScopes()).catch(
+      (e: unknown) => ({ ok: false as boolean | null, message: (e as Error).message }),
+    );
+    checks.add('changeAccounts', change.ok, change.message);
+    return checks.result();
+  }
+
+  /** SSWS: the token acts with its owner's admin roles, listed by GET /api/v1/users/{owner}/roles. */
+  private async tokenOwnerRights(): Promise<{ ok: boolean | null; message: string }> {
+    let ownerId: string;
+    try {
+      ownerId = (await this.call(() => this.client.userApi.getUser({ userId: 'me' }))).id as string;
+    } catch (e) {
+      if ((e as DirectoryError).code !== DirectoryErrorCodes.notFound) throw e;
+      return {
+        ok: null,
+        message:
+          'the API token belongs to no user (GET /api/v1/users/me: 404), so its admin roles cannot be read',
+      };
+    }
+    const roles: Array<{ type: string; label: string }> = [];
+    try {
+      await this.call(async () => {
+        const assigned = await this.client.roleAssignmentApi.listAssignedRolesForUser({ userId: ownerId });
+        for await (const r of assigned) {
+          const role = r as { type?: string; label?: string } | null;
+          if (role)
+            roles.push({ type: String(role.type ?? ''), label: String(role.label ?? role.type ?? '') });
+        }
+      });
+    } catch (e) {
+      const err = e as DirectoryError;
+      if (err.code !== DirectoryErrorCodes.insufficientRights) throw err;
+      return {
+        ok: null,
+        message: `cannot read the admin roles of the token's owner ${ownerId}: ${err.message}`,
+      };
+    }
+    const names = roles.map((r) => r.label || r.type).join(', ') || 'none';
+    const standard = roles.find((r) => ROLES_THAT_MAY_SUSPEND[r.type]);
+    if (standard)
+      return {
+        ok: true,
+        message: `the token's owner ${ownerId} is ${ROLES_THAT_MAY_SUSPEND[standard.type]}`,
+      };
+    if (roles.some((r) => r.type === 'CUSTOM')) {
+      return {
+        ok: null,
+        message: `the token's owner ${ownerId} holds custom admin roles (${names}); check that they may suspend, unsuspend and unlock users and clear their sessions`,
+      };
+    }
+    return {
+      ok: false,
+      message: `the token's owner ${ownerId} holds no admin role that may suspend users (roles: ${names}); see docs/providers/okta.md`,
+    };
+  }
+
+  /** OAuth: the scopes Okta granted in the access token's answer (an app lacking one is refused the token). */
+  private async serviceAppScopes(): Promise<{ ok: boolean | null; message: string }> {
+    const granted = (this.client as unknown as { oauth?: { accessToken?: { scope?: unknown } } }).oauth
+      ?.accessToken?.scope;
+    const scopes = typeof granted === 'string' ? granted.split(/\s+/).filter(Boolean) : null;
+    if (scopes === null) return { ok: null, message: 'the OAuth token answer named no scopes' };
+    if (!scopes.includes('okta.users.manage')) {
+      return {
+        ok: false,
+        message: `the service app was not granted okta.users.manage (granted: ${scopes.join(', ') || 'none'})`,
+      };
+    }
+    return {
+      ok: true,
+      message:
+        'the service app was granted okta.users.manage; it also needs an admin role that may suspend users, which its token cannot read (docs/providers/okta.md)',
+    };
   }
 
   /**

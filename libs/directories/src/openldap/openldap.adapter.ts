@@ -12,19 +12,26 @@ import {
 import { DirectoryErrorCodes, permanentError } from '../directory-error';
 import {
   LdapConnection,
+  ProbeResult,
   ProtectedEntries,
   escapeFilter,
   isLdapResult,
   parseProtectedEntries,
+  probeLdap,
+  probeWriteRight,
+  sameDn,
   sameIdentifier,
 } from '../ldap';
-import { accountFilter } from './openldap-filter';
+import { ProviderCheck } from '../provider-check';
+import { accountFilter, PERSON_FILTER } from './openldap-filter';
 
 /** slapo-ppolicy(5): "permanently locked and may only be unlocked by an administrator". */
 export const PERMANENT_LOCK = '000001010000Z';
 const LOCK_ATTR = 'pwdAccountLockedTime';
 const NO_SUCH_ATTRIBUTE = 16;
 const NO_SUCH_OBJECT = 32;
+/** A lock value nothing sets (the epoch), deleted by the write-right probe only where it is absent. */
+const PROBE_VALUE = '19700101000000Z';
 
 /** What resolve() read of an entry, as the protection rules need it. */
 interface EntryFacts {
@@ -69,6 +76,7 @@ export class OpenLdapAdapter implements DirectoryAdapter {
       this.id,
     );
     if (!entry) return null;
+    if (!namesThisEntry(account, values(entry.uid), values(entry.mail))) return null;
     const facts: EntryFacts = {
       dn: entry.dn,
       uids: values(entry.uid),
@@ -141,6 +149,54 @@ export class OpenLdapAdapter implements DirectoryAdapter {
 
   close(): Promise<void> {
     return this.connection.close();
+  }
+
+  /**
+   * Reads accounts under baseDN, then checks the right to write pwdAccountLockedTime on one of them (not the
+   * bind identity's own entry, whose ACL often differs) with a modify the server must refuse either way.
+   */
+  test(): Promise<ProviderCheck[]> {
+    let sample: { dn: string; locks: string[] } | null = null;
+    const { baseDN, bindDN } = this.config;
+    return probeLdap(this.config, {
+      read: async (client): Promise<ProbeResult> => {
+        try {
+          await client.search(baseDN, { scope: 'base', filter: '(objectClass=*)', attributes: ['1.1'] });
+        } catch (e) {
+          if (!(e instanceof NoSuchObjectError)) throw e;
+          return {
+            ok: false,
+            message: `baseDN ${baseDN} does not exist, or the bind identity may not see it`,
+          };
+        }
+        const { searchEntries } = await client.search(baseDN, {
+          scope: 'sub',
+          filter: PERSON_FILTER,
+          attributes: [LOCK_ATTR],
+          sizeLimit: 10,
+        });
+        if (searchEntries.length === 0) {
+          return {
+            ok: false,
+            message: `no account entry is visible under ${baseDN}: there is none, or the bind identity may not read them`,
+          };
+        }
+        const other = searchEntries.find((e) => !sameDn(e.dn, bindDN));
+        if (other) sample = { dn: other.dn, locks: values(other[LOCK_ATTR]) };
+        return { ok: true, message: `read account entries under ${baseDN} (e.g. ${searchEntries[0].dn})` };
+      },
+      change: async (client): Promise<ProbeResult> => {
+        if (!sample) {
+          return {
+            ok: null,
+            message: `no account under ${baseDN} other than the bind identity's own to check the right on`,
+          };
+        }
+        // The probe deletes a value the entry does not hold; pick one that it indeed does not.
+        const absent = sample.locks.includes(PROBE_VALUE) ? '19700101000001Z' : PROBE_VALUE;
+        return probeWriteRight(client, sample.dn, LOCK_ATTR, absent);
+      },
+    });
   }
 
   /** Which rule of CONTRACT §4.1 forbids disabling this entry, or undefined. */
@@ -253,4 +309,16 @@ function values(v: AttrValue): string[] {
 
 function first(v: AttrValue): string | undefined {
   return values(v)[0];
+}
+
+/**
+ * slapd compares uid and mail with Unicode folding beyond case (width, compatibility forms): a look-alike of a
+ * name would find that account. A name or address finds an entry only if the entry holds exactly that value,
+ * ignoring case.
+ */
+function namesThisEntry(account: AccountIdentifier, uids: string[], mails: string[]): boolean {
+  if (account.kind !== 'name' && account.kind !== 'email') return true;
+  const wanted = account.value.toLowerCase();
+  const held = account.kind === 'name' ? uids : [...uids, ...mails];
+  return held.some((v) => v.toLowerCase() === wanted);
 }

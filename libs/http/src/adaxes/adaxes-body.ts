@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { badRequest, DomainError } from '@app/domain';
 
@@ -31,7 +32,9 @@ export function adaxesBodyParser(limitBytes = ADAXES_BODY_LIMIT_BYTES) {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    const finish = (e?: unknown) => {
+    // Bound to the request's async context: stream events fire in the socket's, and the rest of the request
+    // (its log lines' requestId above all) must not lose it.
+    const finish = AsyncResource.bind((e?: unknown) => {
       if (done) return;
       done = true;
       if (e !== undefined) return next(e);
@@ -41,7 +44,7 @@ export function adaxesBodyParser(limitBytes = ADAXES_BODY_LIMIT_BYTES) {
       } catch (err) {
         next(err);
       }
-    };
+    });
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limitBytes) finish(tooLarge(limitBytes));

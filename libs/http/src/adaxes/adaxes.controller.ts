@@ -13,7 +13,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { ApiKeyGuard, AuthenticatedRequest, RequireScope } from '@app/auth';
 import { DomainError, notFound } from '@app/domain';
 import { TaskService, TaskView } from '@app/engine';
@@ -28,6 +28,7 @@ import {
 } from './adaxes.dto';
 import { AdmAuthorizationGuard } from './adm-authorization.guard';
 import { toOperationResult, toOperationStatus } from './operation-result';
+import { refuseDryRun } from '../dry-run';
 
 export const ADAXES_BASE_PATH = '/restApi';
 
@@ -100,9 +101,10 @@ export class AdaxesController implements BeforeApplicationShutdown {
   async disable(
     @Body() body: unknown,
     @Headers('adm-wait') wait: string | undefined,
-    @Req() req: AuthenticatedRequest,
+    @Req() req: AuthenticatedRequest & Request,
     @Res() res: Response,
   ): Promise<void> {
+    refuseDryRun(req.query);
     const account = directoryObjectOf(body);
     const waitMs = admWaitMs(wait);
     await this.answer(res, await this.tasks.createDisableTask({ account }, creator(req)), waitMs);
@@ -123,9 +125,10 @@ export class AdaxesController implements BeforeApplicationShutdown {
   async enable(
     @Body() body: unknown,
     @Headers('adm-wait') wait: string | undefined,
-    @Req() req: AuthenticatedRequest,
+    @Req() req: AuthenticatedRequest & Request,
     @Res() res: Response,
   ): Promise<void> {
+    refuseDryRun(req.query);
     const account = directoryObjectOf(body);
     const waitMs = admWaitMs(wait);
     await this.answer(res, await this.tasks.createEnableTask({ account }, creator(req)), waitMs);

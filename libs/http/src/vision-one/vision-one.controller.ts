@@ -27,6 +27,7 @@ import { ApiKeyGuard, AuthenticatedRequest, RequireScope } from '@app/auth';
 import { TaskService, TaskView, toTaskView } from '@app/engine';
 import { AppLogger } from '@app/logging';
 import { TaskSearchStore } from '@app/persistence';
+import { refuseDryRun } from '../dry-run';
 import { IdempotencyInterceptor } from '../idempotency.interceptor';
 import { FILTER_ACTIONS, FILTER_STATUSES } from './filter-parser';
 import {
@@ -124,6 +125,7 @@ export class VisionOneController {
   })
   @ErrorResponses(400, 401, 403, 503)
   disable(@Body() body: unknown, @Req() req: DoorRequest): Promise<VisionOneItemResult[]> {
+    refuseDryRun(req.query);
     return this.createAll(body, req, (item) =>
       this.tasks.createDisableTask(
         { account: item.accountName, description: item.description },
@@ -152,6 +154,7 @@ export class VisionOneController {
   })
   @ErrorResponses(400, 401, 403, 503)
   enable(@Body() body: unknown, @Req() req: DoorRequest): Promise<VisionOneItemResult[]> {
+    refuseDryRun(req.query);
     return this.createAll(body, req, (item) =>
       this.tasks.createEnableTask({ account: item.accountName, description: item.description }, creator(req)),
     );
