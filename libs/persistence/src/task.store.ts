@@ -612,7 +612,10 @@ export class TaskStore {
     return rows.map((r) => ({ taskId: r.task_id, provider: r.provider }));
   }
 
-  /** The task's audit trail, oldest first. */
+  /**
+   * The task's audit trail, oldest first. By time, then id: an event's time is its transaction's start, and a
+   * transaction that started first may insert (take its id) after one that started later.
+   */
   async events(taskId: string): Promise<
     Array<{
       type: TaskEventType;
@@ -625,7 +628,7 @@ export class TaskStore {
   > {
     return this.dataSource.query(
       `SELECT type, provider, status, actor, detail, created_at AS "createdAt"
-         FROM task_events WHERE task_id = $1 ORDER BY id`,
+         FROM task_events WHERE task_id = $1 ORDER BY created_at, id`,
       [taskId],
     );
   }
