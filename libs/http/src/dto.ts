@@ -1,5 +1,18 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { badRequest } from '@app/domain';
+import { applyDecorators } from '@nestjs/common';
+import { ApiProperty, ApiPropertyOptional, ApiResponse, ApiSchema } from '@nestjs/swagger';
+import {
+  badRequest,
+  PROVIDER_KINDS,
+  ProviderKind,
+  TARGET_OUTCOMES,
+  TARGET_STATUSES,
+  TargetOutcome,
+  TargetStatus,
+  TASK_ACTIONS,
+  TASK_STATUSES,
+  TaskAction,
+  TaskStatus,
+} from '@app/domain';
 
 // These classes document the API (OpenAPI); the rules themselves are checked by TaskService so that every
 // door answers the same mistake the same way.
@@ -54,3 +67,105 @@ export function checkBody(body: unknown, allowed: readonly string[]): Record<str
     );
   return body as Record<string, unknown>;
 }
+
+// The response shapes of the native API (CONTRACT §5). The handlers return plain objects (TaskView from
+// @app/engine); these classes only describe them in the OpenAPI document, under the same schema names.
+
+/** `{code, message}`; some errors add details (e.g. taskInProgress names the running task's `taskId`). */
+@ApiSchema({ name: 'ApiError' })
+export class ApiErrorDto {
+  @ApiProperty({ example: 'taskNotFound' }) code!: string;
+  @ApiProperty() message!: string;
+}
+
+/** The one error shape of the native API, the webhooks API and the operations routes. */
+@ApiSchema({ name: 'ErrorEnvelope' })
+export class ApiErrorEnvelopeDto {
+  @ApiProperty({
+    type: ApiErrorDto,
+    description: 'code and message; further keys carry details (taskId, retryAfterSeconds, ...).',
+  })
+  error!: ApiErrorDto;
+}
+
+@ApiSchema({ name: 'TargetView' })
+export class TargetViewDto {
+  @ApiProperty({ description: 'The provider id from the configuration.' }) provider!: string;
+  @ApiProperty({ enum: PROVIDER_KINDS }) kind!: ProviderKind;
+  @ApiProperty({ enum: TARGET_STATUSES }) status!: TargetStatus;
+  @ApiProperty({ enum: TARGET_OUTCOMES, nullable: true, type: String }) outcome!: TargetOutcome | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: "The directory's own id of the account (DN, objectGUID, Okta or Entra id).",
+  })
+  objectId!: string | null;
+  @ApiProperty({ type: 'integer', minimum: 0 }) attempts!: number;
+  @ApiProperty({ type: ApiErrorDto, nullable: true }) error!: ApiErrorDto | null;
+  @ApiProperty({
+    type: [ApiErrorDto],
+    description: 'Follow-ups that failed after the change landed (e.g. sessions not revoked).',
+  })
+  warnings!: ApiErrorDto[];
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) startedAt!: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) finishedAt!: string | null;
+}
+
+@ApiSchema({ name: 'TaskView' })
+export class TaskViewDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ enum: TASK_ACTIONS }) action!: TaskAction;
+  @ApiProperty({ enum: TASK_STATUSES }) status!: TaskStatus;
+  @ApiProperty({ description: 'The account as the caller named it.' }) account!: string;
+  @ApiProperty({ nullable: true, type: String }) description!: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    format: 'uuid',
+    description: 'Enable tasks: the Disable task they undo.',
+  })
+  disableTaskId!: string | null;
+  @ApiProperty({ description: 'The API key name (or `cli`).' }) createdBy!: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt!: string;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) completedAt!: string | null;
+  @ApiProperty({
+    type: ApiErrorDto,
+    nullable: true,
+    description: 'Why the task as a whole failed (e.g. accountNotFound), if it did.',
+  })
+  error!: ApiErrorDto | null;
+  @ApiProperty({ type: [TargetViewDto] }) targets!: TargetViewDto[];
+}
+
+@ApiSchema({ name: 'TaskList' })
+export class TaskListDto {
+  @ApiProperty({ type: [TaskViewDto], description: 'Newest first.' }) items!: TaskViewDto[];
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: 'Pass as cursor for the next page; null on the last page.',
+  })
+  nextCursor!: string | null;
+}
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Bad input (invalidBody, invalidAccount, invalidQuery, invalidCursor, ...); nothing was done.',
+  401: 'Missing or unknown API key (unauthorized).',
+  403: 'The key lacks the scope (forbidden).',
+  404: 'No such task or provider.',
+  409: 'Conflict: taskInProgress (with taskId), noPriorDisableTask, taskEnded, or the same Idempotency-Key still running.',
+  413: 'Body too large (payloadTooLarge).',
+  415: 'Not application/json (unsupportedMediaType).',
+  422: 'The Idempotency-Key was used with another body.',
+  429: 'Rate limit of the key (tooManyRequests); Retry-After says when to come back.',
+  503: 'PostgreSQL or Redis unavailable (databaseUnavailable ...); Retry-After says when to retry.',
+};
+
+/** Declares the error envelope for each status given, on a native or operations route. */
+export const ApiErrorResponses = (...statuses: number[]) =>
+  applyDecorators(
+    ...statuses.map((status) =>
+      ApiResponse({ status, type: ApiErrorEnvelopeDto, description: ERROR_DESCRIPTIONS[status] }),
+    ),
+  );

@@ -1,9 +1,10 @@
 import { Controller, Get, HttpCode, Inject, OnModuleDestroy, Res } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import IORedis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '@app/config';
+import { LivenessDto, ReadinessDto } from './ops.dto';
 
 @ApiTags('health')
 @Controller('health')
@@ -26,12 +27,17 @@ export class HealthController implements OnModuleDestroy {
 
   @Get('live')
   @HttpCode(200)
+  @ApiOperation({ summary: 'The process answers.' })
+  @ApiResponse({ status: 200, type: LivenessDto })
   live() {
     return { status: 'ok' };
   }
 
   /** Ready when both PostgreSQL (the truth) and Redis (the work) answer. */
   @Get('ready')
+  @ApiOperation({ summary: 'Ready when PostgreSQL and Redis both answer.' })
+  @ApiResponse({ status: 200, type: ReadinessDto })
+  @ApiResponse({ status: 503, type: ReadinessDto, description: 'A dependency failed, or shutting down.' })
   async ready(@Res({ passthrough: true }) res: Response) {
     const { httpStatus, body } = await this.readiness();
     res.status(httpStatus);

@@ -1,9 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { TARGET_OUTCOMES, TARGET_STATUSES, TASK_ACTIONS, TASK_STATUSES } from '@app/domain';
+import { PROVIDER_KINDS, TARGET_OUTCOMES, TARGET_STATUSES, TASK_ACTIONS, TASK_STATUSES } from '@app/domain';
 
 // OpenAPI shapes of the operations routes (timeline, dry run, providers); the handlers return plain objects.
-
-const PROVIDER_KINDS = ['activeDirectory', 'openLdap', 'entraId', 'okta'];
 
 class ErrorDetailDto {
   @ApiProperty() code!: string;
@@ -39,7 +37,7 @@ class PreviewTargetDto {
   @ApiProperty() provider!: string;
   @ApiProperty({ enum: PROVIDER_KINDS }) kind!: string;
   @ApiProperty({ enum: TARGET_STATUSES }) status!: string;
-  @ApiProperty({ enum: TARGET_OUTCOMES, nullable: true }) outcome!: string | null;
+  @ApiProperty({ enum: TARGET_OUTCOMES, nullable: true, type: String }) outcome!: string | null;
   @ApiProperty({ nullable: true, type: String }) objectId!: string | null;
   @ApiProperty() attempts!: number;
   @ApiProperty({ type: ErrorDetailDto, nullable: true }) error!: ErrorDetailDto | null;
@@ -134,4 +132,19 @@ export class ProviderTestDto {
   @ApiProperty({ description: 'true when no check failed (undecided ones are for a person to verify).' })
   ok!: boolean;
   @ApiProperty({ type: [ProviderCheckDto] }) checks!: ProviderCheckDto[];
+}
+
+export class LivenessDto {
+  @ApiProperty({ enum: ['ok'] }) status!: string;
+}
+
+export class ReadinessDto {
+  @ApiProperty({ enum: ['ok', 'unavailable', 'shuttingDown'] }) status!: string;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: 'postgres and redis: `ok` or `failed: <reason>` (empty while shutting down).',
+    example: { postgres: 'ok', redis: 'ok' },
+  })
+  checks!: Record<string, string>;
 }

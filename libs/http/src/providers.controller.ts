@@ -1,7 +1,8 @@
 import { Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ApiKeyGuard, RequireScope } from '@app/auth';
 import { ProviderService, ProviderTestResult, ProviderView } from '@app/engine';
+import { ApiErrorEnvelopeDto, ApiErrorResponses } from './dto';
 import { ProviderListDto, ProviderTestDto } from './ops.dto';
 
 /**
@@ -23,6 +24,7 @@ export class ProvidersController {
     summary: 'Each provider: id, kind, queue counts and rate-limit pause, last success and last error.',
   })
   @ApiResponse({ status: 200, type: ProviderListDto })
+  @ApiErrorResponses(401, 403, 429, 503)
   list(): Promise<{ items: ProviderView[] }> {
     return this.providers.list();
   }
@@ -35,7 +37,9 @@ export class ProvidersController {
       'Checks that the directory is reachable, accepts the credentials, and lets the engine read and change accounts, without changing any.',
   })
   @ApiResponse({ status: 200, type: ProviderTestDto })
-  @ApiResponse({ status: 404, description: 'providerNotFound' })
+  @ApiParam({ name: 'id', description: 'The provider id from the configuration.' })
+  @ApiErrorResponses(401, 403, 429, 503)
+  @ApiResponse({ status: 404, type: ApiErrorEnvelopeDto, description: 'providerNotFound' })
   test(@Param('id') id: string): Promise<ProviderTestResult> {
     return this.providers.test(id);
   }

@@ -12,12 +12,30 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiHeader,
+  ApiOperation,
+  ApiParam,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ApiKeyGuard, AuthenticatedRequest, RequireScope } from '@app/auth';
+import { TASK_ACTIONS, TASK_STATUSES } from '@app/domain';
 import { ListRequest, TaskEventView, TaskPreview, TaskService, TaskView } from '@app/engine';
 import { parseDryRun } from './dry-run';
-import { checkBody, DisableAccountBody, EnableAccountBody, EnableFromDisableBody } from './dto';
+import {
+  ApiErrorResponses,
+  checkBody,
+  DisableAccountBody,
+  EnableAccountBody,
+  EnableFromDisableBody,
+  ApiErrorEnvelopeDto,
+  TaskListDto,
+  TaskViewDto,
+} from './dto';
 import { TaskEventListDto, TaskPreviewDto } from './ops.dto';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
 
@@ -50,7 +68,8 @@ export class TasksController {
   @RequireScope('tasks:write')
   @ApiOperation({ summary: 'Disable the account in every configured directory (or the ones named).' })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
-  @ApiResponse({ status: 202, description: 'Task accepted; Location names it.' })
+  @ApiResponse({ status: 202, type: TaskViewDto, description: 'Task accepted; Location names it.' })
+  @ApiErrorResponses(400, 401, 403, 409, 413, 415, 422, 429, 503)
   @DryRun()
   async disable(
     @Body() body: DisableAccountBody,
@@ -69,8 +88,11 @@ export class TasksController {
   @RequireScope('tasks:write')
   @ApiOperation({ summary: 'Re-enable an account that a Disable task disabled.' })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiResponse({ status: 202, type: TaskViewDto, description: 'Task accepted; Location names it.' })
+  @ApiErrorResponses(400, 401, 403, 413, 415, 422, 429, 503)
   @ApiResponse({
     status: 409,
+    type: ApiErrorEnvelopeDto,
     description: 'noPriorDisableTask, or taskInProgress with the running task id.',
   })
   @DryRun()
@@ -91,6 +113,9 @@ export class TasksController {
   @RequireScope('tasks:write')
   @ApiOperation({ summary: 'Re-enable the account of this Disable task (the options-menu flow).' })
   @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiParam({ name: 'id', format: 'uuid', description: 'The Disable task.' })
+  @ApiResponse({ status: 202, type: TaskViewDto, description: 'Task accepted; Location names it.' })
+  @ApiErrorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
   @DryRun()
   async enableFromDisable(
     @Param('id') id: string,
@@ -111,8 +136,19 @@ export class TasksController {
   @ApiOperation({
     summary: 'Cancel a task: targets not yet acting end skipped (cancelled); ones already writing finish.',
   })
-  @ApiResponse({ status: 200, description: 'The task after the cancel (it may still be inProgress).' })
-  @ApiResponse({ status: 409, description: 'taskEnded: the task had already ended.' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiResponse({
+    status: 200,
+    type: TaskViewDto,
+    description: 'The task after the cancel (it may still be inProgress).',
+  })
+  @ApiErrorResponses(401, 403, 404, 422, 429, 503)
+  @ApiResponse({
+    status: 409,
+    type: ApiErrorEnvelopeDto,
+    description: 'taskEnded: the task had already ended (or the same Idempotency-Key is still running).',
+  })
   cancel(@Param('id') id: string, @Req() req: AuthenticatedRequest): Promise<TaskView> {
     return this.tasks.cancelTask(id, creator(req));
   }
@@ -122,8 +158,10 @@ export class TasksController {
   @ApiOperation({
     summary: "The task's timeline, oldest first: task.created, task.targetUpdated, task.completed.",
   })
+  @ApiParam({ name: 'id', format: 'uuid' })
   @ApiResponse({ status: 200, type: TaskEventListDto })
-  @ApiResponse({ status: 404, description: 'taskNotFound' })
+  @ApiErrorResponses(401, 403, 429, 503)
+  @ApiResponse({ status: 404, type: ApiErrorEnvelopeDto, description: 'taskNotFound' })
   events(@Param('id') id: string): Promise<{ items: TaskEventView[] }> {
     return this.tasks.getTaskEvents(id);
   }
@@ -131,6 +169,10 @@ export class TasksController {
   @Get(':id')
   @RequireScope('tasks:read')
   @ApiOperation({ summary: 'One task with its per-directory targets.' })
+  @ApiParam({ name: 'id', format: 'uuid' })
+  @ApiResponse({ status: 200, type: TaskViewDto })
+  @ApiErrorResponses(401, 403, 429, 503)
+  @ApiResponse({ status: 404, type: ApiErrorEnvelopeDto, description: 'taskNotFound' })
   get(@Param('id') id: string): Promise<TaskView> {
     return this.tasks.getTask(id);
   }
@@ -140,6 +182,28 @@ export class TasksController {
   @ApiOperation({
     summary: 'Tasks, newest first; filter by action, status, account (any identifier), q, dates.',
   })
+  @ApiQuery({ name: 'action', required: false, enum: TASK_ACTIONS })
+  @ApiQuery({ name: 'status', required: false, enum: TASK_STATUSES })
+  @ApiQuery({
+    name: 'account',
+    required: false,
+    description: 'Any identifier of the account (UPN, mail, DOMAIN\\name, DN, GUID, SID, ...).',
+  })
+  @ApiQuery({
+    name: 'q',
+    required: false,
+    description: 'Free text over account and description (first 256 characters used).',
+  })
+  @ApiQuery({ name: 'createdAfter', required: false, type: String, format: 'date-time' })
+  @ApiQuery({ name: 'createdBefore', required: false, type: String, format: 'date-time' })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+  })
+  @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the previous page.' })
+  @ApiResponse({ status: 200, type: TaskListDto })
+  @ApiErrorResponses(400, 401, 403, 429, 503)
   list(@Query() query: ListRequest) {
     return this.tasks.listTasks(query);
   }

@@ -41,6 +41,16 @@ import { DELIVERY_STATUSES } from './webhook.store';
 @RequireScope('webhooks:manage')
 @ApiResponse({ status: 401, description: 'Missing or bad API key.', type: ErrorEnvelopeDto })
 @ApiResponse({ status: 403, description: 'The key lacks webhooks:manage.', type: ErrorEnvelopeDto })
+@ApiResponse({
+  status: 429,
+  description: 'Rate limit of the key; Retry-After says when to come back.',
+  type: ErrorEnvelopeDto,
+})
+@ApiResponse({
+  status: 503,
+  description: 'PostgreSQL unavailable; Retry-After says when to retry.',
+  type: ErrorEnvelopeDto,
+})
 export class WebhooksController {
   constructor(private readonly webhooks: WebhookService) {}
 

@@ -104,6 +104,7 @@ export class VisionOneSubTaskDto {
   provider!: string;
   @ApiProperty({
     enum: TARGET_OUTCOMES,
+    type: String,
     nullable: true,
     description: 'What the directory did (engine addition).',
   })
@@ -128,7 +129,7 @@ export class VisionOneTaskDto {
   createdDateTime!: string;
   @ApiProperty({ example: '2021-04-06T08:22:37Z' })
   lastActionDateTime!: string;
-  @ApiProperty({ nullable: true, example: 'Impossible travel, case 4711' })
+  @ApiProperty({ type: String, nullable: true, example: 'Impossible travel, case 4711' })
   description!: string | null;
   @ApiProperty({ enum: TASK_ACTIONS })
   action!: string;
