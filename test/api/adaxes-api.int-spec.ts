@@ -8,7 +8,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { guidFromBytes, sidFromBytes } from '@app/domain';
 import { AdaxesController } from '../../libs/http/src/adaxes/adaxes.controller';
 import { ensureTestCa } from '../emulators/entra-id';
-import { SambaAdmin, UF } from '../harness/samba';
+import { SambaAdmin, UF, sambaProvider } from '../harness/samba';
 import { openLdapProvider, startSlapd, SlapdHandle } from '../harness/slapd';
 import { HttpResult, startEngine, TestEngine } from '../harness/engine';
 
@@ -187,22 +187,10 @@ describe('Adaxes-style API (CONTRACT §7) against slapd and Active Directory', (
   beforeAll(async () => {
     slapd = await startSlapd();
     ad = await SambaAdmin.connect();
-    const env = process.env;
     engine = await startEngine({
       label: 'adaxes',
       workers: 1,
-      providers: [
-        openLdapProvider(slapd),
-        {
-          id: 'corp-ad',
-          kind: 'activeDirectory',
-          url: env.TEST_AD_URL as string,
-          bindDN: env.TEST_AD_BIND_DN as string,
-          bindPassword: env.TEST_AD_BIND_PASSWORD as string,
-          baseDN: env.TEST_AD_BASE_DN as string,
-          tls: { caFile: env.TEST_AD_CA_FILE, rejectUnauthorized: true },
-        },
-      ],
+      providers: [openLdapProvider(slapd), sambaProvider()],
     });
     front = await startHttpsFront(engine);
   });

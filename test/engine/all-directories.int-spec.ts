@@ -1,7 +1,7 @@
 import { ProviderConfig } from '@app/config';
 import { entraIdProvider, startEntraEmulator, EntraEmulator } from '../emulators/entra-id';
 import { startOktaEmulator, OktaEmulator } from '../emulators/okta';
-import { SambaAdmin, UF } from '../harness/samba';
+import { SambaAdmin, UF, sambaProvider } from '../harness/samba';
 import { openLdapProvider, startSlapd, SlapdHandle } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
 
@@ -64,18 +64,9 @@ describe('Disable then Enable across Entra ID, Active Directory, Okta and OpenLD
         })),
       },
     });
-    const env = process.env;
     const providers: ProviderConfig[] = [
       openLdapProvider(slapd),
-      {
-        id: 'corp-ad',
-        kind: 'activeDirectory',
-        url: env.TEST_AD_URL as string,
-        bindDN: env.TEST_AD_BIND_DN as string,
-        bindPassword: env.TEST_AD_BIND_PASSWORD as string,
-        baseDN: env.TEST_AD_BASE_DN as string,
-        tls: { caFile: env.TEST_AD_CA_FILE, rejectUnauthorized: true },
-      },
+      sambaProvider(),
       entraIdProvider(entra),
       // Few attempts with short backoff, so the failing-Okta case ends quickly.
       {

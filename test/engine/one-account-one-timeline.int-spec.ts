@@ -7,7 +7,7 @@ import { Reconciler, TaskView } from '@app/engine';
 import { createWorkerApplication } from '../../apps/worker/src/worker.app';
 import { entraIdProvider, startEntraEmulator, EntraEmulator } from '../emulators/entra-id';
 import { startOktaEmulator, OktaEmulator } from '../emulators/okta';
-import { SAMBA_DOMAIN, SambaAdmin, UF } from '../harness/samba';
+import { SAMBA_DOMAIN, SambaAdmin, UF, sambaProvider } from '../harness/samba';
 import { openLdapProvider, startSlapd, SlapdHandle } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
 
@@ -71,18 +71,9 @@ describe('one account, one timeline (CONTRACT §4.1)', () => {
         })),
       },
     });
-    const env = process.env;
     providers = [
       openLdapProvider(slapd),
-      {
-        id: 'corp-ad',
-        kind: 'activeDirectory',
-        url: env.TEST_AD_URL as string,
-        bindDN: env.TEST_AD_BIND_DN as string,
-        bindPassword: env.TEST_AD_BIND_PASSWORD as string,
-        baseDN: env.TEST_AD_BASE_DN as string,
-        tls: { caFile: env.TEST_AD_CA_FILE, rejectUnauthorized: true },
-      },
+      sambaProvider(),
       { ...entraIdProvider(entra), maxAttempts: 2 },
       {
         id: 'okta',

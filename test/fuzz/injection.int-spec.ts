@@ -1,6 +1,6 @@
 import { ProviderConfig } from '@app/config';
 import { TaskView } from '@app/engine';
-import { SambaAdmin, UF } from '../harness/samba';
+import { SambaAdmin, UF, sambaProvider } from '../harness/samba';
 import { openLdapProvider, SlapdHandle, startSlapd } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
 import { fullWidth } from './hostile';
@@ -55,18 +55,7 @@ describe('LDAP filter and DN injection against slapd and Samba AD', () => {
       ldapState.set(uid, await slapd.readAttributes(slapd.userDn(uid), LDAP_STATE));
     for (const a of adAccounts) adState.set(a.dn, await ad.readUac(a.dn));
 
-    const providers: ProviderConfig[] = [
-      openLdapProvider(slapd),
-      {
-        id: 'corp-ad',
-        kind: 'activeDirectory',
-        url: env.TEST_AD_URL as string,
-        bindDN: env.TEST_AD_BIND_DN as string,
-        bindPassword: env.TEST_AD_BIND_PASSWORD as string,
-        baseDN: env.TEST_AD_BASE_DN as string,
-        tls: { caFile: env.TEST_AD_CA_FILE, rejectUnauthorized: true },
-      },
-    ];
+    const providers: ProviderConfig[] = [openLdapProvider(slapd), sambaProvider()];
     engine = await startEngine({ label: 'fuzz-injection', workers: 1, providers });
   });
   afterAll(async () => {

@@ -1,3 +1,4 @@
+import type { ActiveDirectoryProviderConfig } from '@app/config';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -504,4 +505,24 @@ function escapeRdn(value: string): string {
     .replace(/[,+"\\<>;=]/g, (c) => `\\${c}`)
     .replace(/^([ #])/, '\\$1')
     .replace(/ $/, '\\ ');
+}
+
+/**
+ * The provider entry of the run's Samba AD DC, bound as the delegated service account (from the TEST_AD_*
+ * variables the global set-up exports), as openLdapProvider does for a slapd.
+ */
+export function sambaProvider(
+  overrides: Partial<ActiveDirectoryProviderConfig> = {},
+): ActiveDirectoryProviderConfig {
+  const env = process.env;
+  return {
+    id: 'corp-ad',
+    kind: 'activeDirectory',
+    url: env.TEST_AD_URL as string,
+    bindDN: env.TEST_AD_BIND_DN as string,
+    bindPassword: env.TEST_AD_BIND_PASSWORD as string,
+    baseDN: env.TEST_AD_BASE_DN as string,
+    tls: { caFile: env.TEST_AD_CA_FILE, rejectUnauthorized: true },
+    ...overrides,
+  };
 }

@@ -1,7 +1,7 @@
 import { ProviderConfig } from '@app/config';
 import { entraIdProvider, EntraEmulator, startEntraEmulator } from '../emulators/entra-id';
 import { OktaEmulator, startOktaEmulator } from '../emulators/okta';
-import { SambaAdmin, UF } from '../harness/samba';
+import { SambaAdmin, UF, sambaProvider } from '../harness/samba';
 import { openLdapProvider, SlapdHandle, startSlapd } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
 
@@ -26,15 +26,8 @@ describe('providers: overview and tests', () => {
   let engine: TestEngine;
   const env = process.env;
 
-  const adProvider = (id: string, bindDN: string, bindPassword: string): ProviderConfig => ({
-    id,
-    kind: 'activeDirectory',
-    url: env.TEST_AD_URL as string,
-    bindDN,
-    bindPassword,
-    baseDN: env.TEST_AD_BASE_DN as string,
-    tls: { caFile: env.TEST_AD_CA_FILE, rejectUnauthorized: true },
-  });
+  const adProvider = (id: string, bindDN: string, bindPassword: string): ProviderConfig =>
+    sambaProvider({ id, bindDN, bindPassword });
 
   beforeAll(async () => {
     slapd = await startSlapd({

@@ -43,3 +43,12 @@ export function isFinalTaskStatus(status: TaskStatus): boolean {
 export function isFinalTargetStatus(status: TargetStatus): boolean {
   return status === 'succeeded' || status === 'failed' || status === 'skipped';
 }
+
+/**
+ * Whether PostgreSQL's timestamptz can hold and compare this date: JavaScript dates reach years far outside
+ * what it accepts, and a query given one fails ("timestamp out of range") instead of matching nothing.
+ */
+export function isStorableDate(d: Date): boolean {
+  const year = d.getUTCFullYear();
+  return !Number.isNaN(d.getTime()) && year >= 1 && year <= 9999;
+}

@@ -16,7 +16,8 @@ export class FencedAttempt implements AttemptGuard {
   constructor(
     private readonly store: TaskStore,
     readonly fence: Fence,
-    private readonly leaseMs: number,
+    /** How long the object's lease lasts past each write; the same for taking it and for extending it. */
+    readonly leaseMs: number,
     recordedPrior: AccountState | null,
   ) {
     this.recordedPrior = recordedPrior;

@@ -155,7 +155,7 @@ export class TargetRunner implements TargetJobHandler {
     const lock = await this.store.acquireObjectLock(fence, {
       provider: target.provider,
       objectRef: account.objectRef,
-      leaseMs: this.leaseMs(target.provider),
+      leaseMs: attempt.leaseMs,
       action: task.action,
       taskId: task.id,
       taskSeq: task.seq,
@@ -217,10 +217,6 @@ export class TargetRunner implements TargetJobHandler {
           `but it stays enabled until it is disabled there. Configure an activeDirectory provider for ${domain}.`,
       },
     };
-  }
-
-  private leaseMs(provider: string): number {
-    return (this.registry.config(provider).timeoutMs ?? DEFAULT_TIMEOUT_MS) + LEASE_MARGIN_MS;
   }
 
   private async onFailure(

@@ -5,6 +5,7 @@ import {
   badRequest,
   conflict,
   DomainError,
+  isStorableDate,
   matchKeys,
   notFound,
   parseAccountIdentifier,
@@ -313,7 +314,7 @@ function optionalCallbackUrl(v: unknown): string | null {
 function optionalDate(v: string | undefined, name: string): Date | undefined {
   if (v === undefined) return undefined;
   const d = new Date(v);
-  if (!inStorableRange(d))
+  if (!isStorableDate(d))
     throw badRequest('invalidQuery', `${name} must be an ISO 8601 date-time between years 1 and 9999`);
   return d;
 }
@@ -325,12 +326,7 @@ function encodeCursor(t: TaskEntity): string {
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(at);
-  if (!id || !UUID.test(id) || !inStorableRange(createdAt))
+  if (!id || !UUID.test(id) || !isStorableDate(createdAt))
     throw badRequest('invalidCursor', 'cursor is not valid');
   return { createdAt, id };
-}
-
-/** A valid date PostgreSQL can compare with (JavaScript dates reach further back than timestamptz does). */
-function inStorableRange(d: Date): boolean {
-  return !Number.isNaN(d.getTime()) && d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { badRequest, conflict, notFound } from '@app/domain';
+import { badRequest, conflict, isStorableDate, notFound } from '@app/domain';
 import { DestinationPolicy } from './destination-policy';
 import { redactUrl } from './redact-url';
 import { SecretBox } from './secret-box';
@@ -283,9 +283,8 @@ function encodeCursor(d: DeliveryRow): string {
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(at);
-  // A forged cursor may hold a date PostgreSQL cannot compare with (years outside 1 to 9999).
-  const year = createdAt.getUTCFullYear();
-  if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime()) || year < 1 || year > 9999)
+  // A forged cursor may hold a date PostgreSQL cannot compare with.
+  if (!id || !UUID.test(id) || !isStorableDate(createdAt))
     throw badRequest('invalidCursor', 'cursor is not valid');
   return { createdAt, id };
 }

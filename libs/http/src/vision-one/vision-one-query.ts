@@ -1,3 +1,4 @@
+import { isStorableDate } from '@app/domain';
 import type { TaskCondition, TaskSearch } from '@app/persistence';
 import { FilterNode, FilterSyntaxError, parseFilter } from './filter-parser';
 import { invalidQuery } from './vision-one-errors';
@@ -161,8 +162,7 @@ export function parseDateTime(name: string, text: string): Date {
   date.setUTCHours(h, mi, sec, Number((fraction + '000').slice(0, 3)));
   const offsetMs = (sign === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
   const instant = new Date(date.getTime() - (sign ? offsetMs : 0));
-  const year = instant.getUTCFullYear();
-  if (year < 1 || year > 9999) throw bad();
+  if (!isStorableDate(instant)) throw bad();
   return instant;
 }
 
