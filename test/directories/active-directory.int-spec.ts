@@ -606,19 +606,22 @@ describe('connections and failures', () => {
     expect(await admin.readUac(user.dn)).toBe(UF.NORMAL_ACCOUNT);
   });
 
-  it('reuses one connection across jobs and closes it on shutdown', async () => {
+  it('opens more connections only under concurrency, at most `connections`, and closes them all on shutdown', async () => {
     const proxy = await tcpProxy(636);
     try {
-      const pooled = adapterFor({ url: `ldaps://127.0.0.1:${proxy.port}` });
+      const pooled = adapterFor({ url: `ldaps://127.0.0.1:${proxy.port}`, connections: 2 });
       const users = await Promise.all(
-        [1, 2, 3].map(() => admin.createUser({ sam: SambaAdmin.uniqueName('pool') })),
+        [1, 2, 3, 4].map(() => admin.createUser({ sam: SambaAdmin.uniqueName('pool') })),
       );
       const accounts: ResolvedAccount[] = [];
       for (const u of users) accounts.push((await resolveAs(pooled, u.sam))!);
+      // One job at a time: one connection serves them all.
+      expect(proxy.accepted()).toBe(1);
       await Promise.all(accounts.map((a) => pooled.disable(a, unguarded())));
+      for (const u of users) expect(await admin.readUac(u.dn)).toBe(UF.NORMAL_ACCOUNT | UF.ACCOUNTDISABLE);
       await Promise.all(accounts.map((a) => pooled.enable(a, unguarded())));
       for (const u of users) expect(await admin.readUac(u.dn)).toBe(UF.NORMAL_ACCOUNT);
-      expect(proxy.accepted()).toBe(1);
+      expect(proxy.accepted()).toBe(2);
 
       await pooled.close();
       await waitFor(() => proxy.open() === 0);

@@ -509,10 +509,24 @@ describe('Entra ID adapter: Graph failures', () => {
     const u = newUser();
     const a = adapter();
     const account = await resolveOrFail(a, u.id);
-    emu.faults.failNext('PATCH', `/v1.0/users/${u.id}`, { status: 429, headers: { 'Retry-After': '7' } });
+    // Longer than a target sits out inside (a third of the attempt's time-out): the engine waits it out.
+    emu.faults.failNext('PATCH', `/v1.0/users/${u.id}`, { status: 429, headers: { 'Retry-After': '40' } });
     const e = await failure(a.disable(account, unguarded()));
-    expect(e).toMatchObject({ transient: true, code: 'rateLimited', retryAfterMs: 7000 });
+    expect(e).toMatchObject({ transient: true, code: 'rateLimited', retryAfterMs: 40_000 });
     expect(emu.users.get(u.id)?.accountEnabled).toBe(true);
+  });
+
+  it('sits out a short Retry-After inside the attempt, asking the guard again before the write', async () => {
+    const u = newUser();
+    const a = adapter();
+    const account = await resolveOrFail(a, u.id);
+    emu.requests.clear();
+    emu.faults.failNext('PATCH', `/v1.0/users/${u.id}`, { status: 429, headers: { 'Retry-After': '1' } });
+    const guard = unguarded();
+    expect(await a.disable(account, guard)).toBe('disabled');
+    expect(graphCalls('PATCH', `/users/${u.id}`)).toEqual([429, 204]);
+    expect(guard.writes).toEqual(['enabled', 'enabled', 'disabled']);
+    expect(emu.users.get(u.id)?.accountEnabled).toBe(false);
   });
 
   it('maps 503 to a transient error', async () => {
@@ -590,7 +604,7 @@ describe('Entra ID adapter: JSON batching', () => {
     const accounts = await Promise.all(users.map((u) => resolveOrFail(a, u.id)));
     emu.faults.failNext('PATCH', `/v1.0/users/${users[1].id}`, {
       status: 429,
-      headers: { 'Retry-After': '9' },
+      headers: { 'Retry-After': '45' },
     });
 
     const results = await Promise.allSettled(accounts.map((acc) => a.disable(acc, unguarded())));
@@ -601,7 +615,7 @@ describe('Entra ID adapter: JSON batching', () => {
     expect((results[1] as PromiseRejectedResult).reason).toMatchObject({
       transient: true,
       code: 'rateLimited',
-      retryAfterMs: 9000,
+      retryAfterMs: 45_000,
     });
     expect(emu.users.get(users[0].id)?.accountEnabled).toBe(false);
     expect(emu.users.get(users[1].id)?.accountEnabled).toBe(true);
@@ -609,8 +623,17 @@ describe('Entra ID adapter: JSON batching', () => {
     const throttled = emu.requests.all().find((q) => q.faulted)!;
     expect(throttled).toMatchObject({ method: 'PATCH', status: 429, inBatch: true });
 
-    // The engine's retry of that one item goes through.
-    expect(await a.disable(accounts[1], unguarded())).toBe('disabled');
+    // Until Retry-After has passed the adapter sends no more writes (the engine's queue waits it out) ...
+    const patches = () => emu.requests.all().filter((q) => q.method === 'PATCH').length;
+    const sent = patches();
+    await expect(a.disable(accounts[1], unguarded())).rejects.toMatchObject({
+      code: 'rateLimited',
+      transient: true,
+    });
+    expect(patches()).toBe(sent);
+    expect(emu.users.get(users[1].id)?.accountEnabled).toBe(true);
+    // ... after which the engine's retry goes through (a new adapter stands in for the 45 seconds later).
+    expect(await adapter().disable(accounts[1], unguarded())).toBe('disabled');
     expect(emu.users.get(users[1].id)?.accountEnabled).toBe(false);
   });
 });

@@ -538,6 +538,39 @@ describe('Okta adapter: rate limits and failures', () => {
     expect(sent[0].responseHeaders['x-rate-limit-remaining']).toBe('0');
   });
 
+  it('sits out a 429 whose reset is near inside the attempt, asking the guard again before the write', async () => {
+    okta.users.setStatus(ALICE, 'ACTIVE');
+    const a = adapter();
+    const account = await resolved(a, ALICE);
+    okta.failNext('POST', `/api/v1/users/${ALICE}/lifecycle/suspend`, {
+      status: 429,
+      headers: { 'X-Rate-Limit-Reset': String(Math.ceil(Date.now() / 1000) + 1) },
+    });
+    const since = mark();
+    const guard = unguarded();
+    expect(await a.disable(account, guard)).toBe('disabled');
+    const suspends = since().filter((r) => r.path.endsWith('/lifecycle/suspend'));
+    expect(suspends.map((r) => r.status)).toEqual([429, 200]);
+    expect(guard.writes.slice(0, 2)).toEqual(['enabled', 'enabled']);
+    expect(okta.users.get(ALICE)?.status).toBe('SUSPENDED');
+  });
+
+  it('counts each endpoint family in a bucket of its own, with its own headers', async () => {
+    okta.setRateLimits({ 'user-get': 2_000, 'user-lifecycle': 600, 'user-sessions': 1_200 });
+    okta.users.setStatus(ALICE, 'ACTIVE');
+    const a = adapter();
+    const since = mark();
+    await a.disable(await resolved(a, ALICE), unguarded());
+    const seen = new Map(since().map((r) => [r.bucket, r.responseHeaders['x-rate-limit-limit']]));
+    expect(Object.fromEntries(seen)).toMatchObject({
+      'user-get': '2000',
+      'user-lifecycle': '600',
+      'user-sessions': '1200',
+    });
+    const lifecycle = since().filter((r) => r.bucket === 'user-lifecycle');
+    expect(lifecycle.map((r) => r.responseHeaders['x-rate-limit-remaining'])).toEqual(['599']);
+  });
+
   it('sends the rate-limit headers on every response', async () => {
     const since = mark();
     await resolved(adapter(), ALICE);

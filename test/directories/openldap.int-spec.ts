@@ -1,4 +1,4 @@
-import { createServer, Server, Socket } from 'node:net';
+import { connect, createServer, Server, Socket } from 'node:net';
 import { OpenLdapProviderConfig } from '@app/config';
 import { parseAccountIdentifier } from '@app/domain';
 import { AppLogger } from '@app/logging';
@@ -12,6 +12,7 @@ import {
 } from '@app/directories';
 import { createOpenLdapAdapter, PERMANENT_LOCK } from '../../libs/directories/src/openldap';
 import { SlapdHandle, openLdapProvider, startSlapd } from '../harness/slapd';
+import { startTcpProxy } from '../harness/tcp-proxy';
 
 const id = parseAccountIdentifier;
 const SUFFIX = 'dc=example,dc=org';
@@ -439,6 +440,176 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
       expect(opened[0].opsCompleted).toBeGreaterThanOrEqual(9);
     });
   });
+
+  describe('connection pool', () => {
+    const addUsers = async (prefix: string, n: number) => {
+      const uids = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+      for (const uid of uids) await slapd.addUser({ uid, password: `${uid}-pw` });
+      return uids;
+    };
+    const newestId = async () => Math.max(...(await slapd.connections()).map((c) => c.id));
+    /** The rootdn connections slapd lists that were opened after connection `since`: the adapter's own. */
+    const rootConnectionsSince = async (since: number) =>
+      (await slapd.connections()).filter(
+        (c) => c.id > since && c.authzDN.toLowerCase() === slapd.bindDN.toLowerCase(),
+      );
+    const disableAll = (a: DirectoryAdapter, uids: string[], guard?: AttemptGuard) =>
+      Promise.allSettled(
+        uids.map(async (uid) => {
+          const account = await a.resolve(id(uid));
+          return a.disable(account!, guard ?? unguarded());
+        }),
+      );
+
+    it('spreads concurrent jobs over `connections` bound connections and closes them all on shutdown', async () => {
+      const uids = await addUsers('spread', 12);
+      const before = await newestId();
+      const pooled = newAdapter({ connections: 3 });
+      const results = await disableAll(pooled, uids);
+      expect(results.map((r) => r.status === 'fulfilled' && r.value)).toEqual(uids.map(() => 'disabled'));
+
+      const opened = await rootConnectionsSince(before);
+      expect(opened).toHaveLength(3);
+      // Each served jobs, not merely its own bind.
+      for (const c of opened) expect(c.opsCompleted).toBeGreaterThan(3);
+      for (const uid of uids) expect(await lockOf(slapd.userDn(uid))).toEqual([PERMANENT_LOCK]);
+
+      await pooled.close();
+      await waitFor(async () => (await rootConnectionsSince(before)).length === 0);
+    });
+
+    it('connections: 1 serves the same concurrent jobs over a single connection', async () => {
+      const uids = await addUsers('single', 12);
+      const before = await newestId();
+      const single = newAdapter({ connections: 1 });
+      const results = await disableAll(single, uids);
+      expect(results.map((r) => r.status === 'fulfilled' && r.value)).toEqual(uids.map(() => 'disabled'));
+      expect(await rootConnectionsSince(before)).toHaveLength(1);
+      for (const uid of uids) expect(await lockOf(slapd.userDn(uid))).toEqual([PERMANENT_LOCK]);
+    });
+
+    it('a connection dropped while the engine fences the write: transient, nothing written, the next job reconnects', async () => {
+      const [uid, next] = await addUsers('dropped', 2);
+      const proxy = await startTcpProxy({ host: '127.0.0.1', port: slapd.port });
+      try {
+        const before = await newestId();
+        const pooled = newAdapter({ url: `ldap://127.0.0.1:${proxy.port}`, connections: 2 });
+        const account = (await pooled.resolve(id(uid)))!;
+        expect(proxy.accepted).toBe(1);
+        // beforeWrite is a PostgreSQL round trip in the engine: long enough for the directory to drop the
+        // connection. ldapts would send the modify on a fresh, unbound socket, refused as a lack of rights.
+        const e = await pooled
+          .disable(
+            account,
+            guardWith(async () => {
+              while (proxy.resetOne());
+              await waitFor(async () => (await rootConnectionsSince(before)).length === 0);
+            }),
+          )
+          .catch((err: unknown) => err);
+        expect(e).toBeInstanceOf(DirectoryError);
+        expect(e).toMatchObject({ code: DirectoryErrorCodes.unreachable, transient: true });
+        expect(await lockOf(account.objectId)).toBeUndefined();
+
+        const nextAccount = (await pooled.resolve(id(next)))!;
+        expect(await pooled.disable(nextAccount, unguarded())).toBe('disabled');
+        expect(await lockOf(nextAccount.objectId)).toEqual([PERMANENT_LOCK]);
+        expect(proxy.accepted).toBe(2);
+      } finally {
+        await proxy.stop();
+      }
+    });
+
+    it('a connection killed mid-run is replaced: every failure is transient and the retried jobs succeed', async () => {
+      const uids = await addUsers('killed', 20);
+      const proxy = await startTcpProxy({ host: '127.0.0.1', port: slapd.port });
+      try {
+        const pooled = newAdapter({ url: `ldap://127.0.0.1:${proxy.port}`, connections: 2 });
+        let killed = false;
+        // The first write to pass its guard kills one of the two connections while the other jobs run.
+        const results = await disableAll(
+          pooled,
+          uids,
+          guardWith(async () => {
+            if (!killed) killed = proxy.resetOne();
+          }),
+        );
+        expect(killed).toBe(true);
+        const failed = uids.filter((_, i) => results[i].status === 'rejected');
+        for (const r of results) {
+          if (r.status === 'rejected') {
+            expect(r.reason).toBeInstanceOf(DirectoryError);
+            // Never a permanent failure (a request sent unbound on a reconnected socket would be one).
+            expect(r.reason).toMatchObject({ transient: true });
+          }
+        }
+        // What the engine does with a transient failure: the job runs again.
+        const retried = await disableAll(pooled, failed);
+        for (const r of retried) expect(r.status).toBe('fulfilled');
+        for (const uid of uids) expect(await lockOf(slapd.userDn(uid))).toEqual([PERMANENT_LOCK]);
+
+        // Concurrent jobs again use two live connections: the killed one was replaced.
+        const accounts = await Promise.all(uids.map(async (uid) => (await pooled.resolve(id(uid)))!));
+        await Promise.all(accounts.map((a) => pooled.enable(a, unguarded())));
+        for (const uid of uids) expect(await lockOf(slapd.userDn(uid))).toBeUndefined();
+        expect(proxy.accepted).toBe(3);
+        expect(proxy.open).toBe(2);
+
+        await pooled.close();
+        await waitFor(async () => proxy.open === 0);
+      } finally {
+        await proxy.stop();
+      }
+    });
+
+    it('where the directory takes one connection only, the jobs go on over that one', async () => {
+      const uids = await addUsers('capped', 8);
+      let accepted = 0;
+      const sockets: Socket[] = [];
+      // A front end that caps connections per client: the first is relayed to slapd, later ones are reset.
+      const capped = createServer((client) => {
+        sockets.push(client);
+        client.on('error', () => undefined);
+        if (++accepted > 1) return client.resetAndDestroy();
+        const upstream = connect(slapd.port, '127.0.0.1');
+        sockets.push(upstream);
+        upstream.on('error', () => undefined);
+        client.pipe(upstream).pipe(client);
+      });
+      const port = await listen(capped);
+      try {
+        const pooled = newAdapter({ url: `ldap://127.0.0.1:${port}`, connections: 4 });
+        const results = await disableAll(pooled, uids);
+        expect(results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason))).toEqual(
+          uids.map(() => 'disabled'),
+        );
+        for (const uid of uids) expect(await lockOf(slapd.userDn(uid))).toEqual([PERMANENT_LOCK]);
+        // It tried the others once each, and not again while the refusal is fresh.
+        expect(accepted).toBeGreaterThan(1);
+        expect(accepted).toBeLessThanOrEqual(4);
+        const again = await disableAll(pooled, uids);
+        expect(again.every((r) => r.status === 'fulfilled')).toBe(true);
+        expect(accepted).toBeLessThanOrEqual(4);
+      } finally {
+        sockets.forEach((s) => s.destroy());
+        await new Promise((r) => capped.close(r));
+      }
+    });
+
+    it('refuses jobs after shutdown, even while a connection is still being opened', async () => {
+      const uids = await addUsers('closing', 2);
+      const before = await newestId();
+      const pooled = newAdapter({ connections: 2 });
+      const pending = pooled.resolve(id(uids[0])).catch((err: unknown) => err);
+      await pooled.close();
+      // Its bind completes after the close: the connection is unbound at once and the job told to retry.
+      const e = await pending;
+      expect(e).toBeInstanceOf(DirectoryError);
+      expect(e).toMatchObject({ transient: true });
+      await expect(pooled.resolve(id(uids[1]))).rejects.toMatchObject({ transient: true });
+      await waitFor(async () => (await rootConnectionsSince(before)).length === 0);
+    });
+  });
 });
 
 describe('OpenLDAP adapter bound as a service account that is not the rootdn', () => {
@@ -532,4 +703,12 @@ async function closedPort(): Promise<number> {
   const port = await listen(s);
   await new Promise((r) => s.close(r));
   return port;
+}
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

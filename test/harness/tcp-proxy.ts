@@ -8,6 +8,12 @@ import type { AddressInfo } from 'node:net';
  */
 export interface TcpProxy {
   port: number;
+  /** Connections accepted so far. */
+  readonly accepted: number;
+  /** Connections open now. */
+  readonly open: number;
+  /** Resets the oldest open connection, as a firewall or a server dropping it would; false if none is open. */
+  resetOne(): boolean;
   cut(): Promise<void>;
   restore(): Promise<void>;
   stop(): Promise<void>;
@@ -15,16 +21,24 @@ export interface TcpProxy {
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const pairs = new Set<[Socket, Socket]>();
   let server: Server | null = null;
   let port = 0;
+  let accepted = 0;
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
       const s = createServer((client) => {
         const upstream = createConnection(target);
-        for (const x of [client, upstream]) {
+        const pair: [Socket, Socket] = [client, upstream];
+        accepted++;
+        pairs.add(pair);
+        for (const x of pair) {
           sockets.add(x);
-          x.on('close', () => sockets.delete(x));
+          x.on('close', () => {
+            sockets.delete(x);
+            pairs.delete(pair);
+          });
           x.on('error', () => undefined);
         }
         client.pipe(upstream).pipe(client);
@@ -48,6 +62,19 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   return {
     get port() {
       return port;
+    },
+    get accepted() {
+      return accepted;
+    },
+    get open() {
+      return pairs.size;
+    },
+    resetOne() {
+      const [oldest] = pairs;
+      if (!oldest) return false;
+      pairs.delete(oldest);
+      for (const x of oldest) x.resetAndDestroy();
+      return true;
     },
     cut: close,
     restore: listen,

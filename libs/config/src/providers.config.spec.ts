@@ -57,6 +57,17 @@ describe('PROVIDERS_FILE (CONTRACT §2)', () => {
     expect(providers[3]).toMatchObject({ token: 'tok', rateLimit: { max: 10, durationMs: 1000 } });
   });
 
+  it('takes the size of the connection pool of an LDAP provider', () => {
+    const [ad, ldap] = parseProvidersYaml(
+      'providers:\n' +
+        '  - { id: ad, kind: activeDirectory, url: "ldaps://x", bindDN: b, bindPassword: p, baseDN: d, connections: 8 }\n' +
+        '  - { id: ldap, kind: openLdap, url: "ldap://x", bindDN: b, bindPassword: p, baseDN: d, connections: 1 }',
+      env,
+    );
+    expect(ad).toMatchObject({ connections: 8 });
+    expect(ldap).toMatchObject({ connections: 1 });
+  });
+
   it('stops on a missing environment variable, naming it and the key', () => {
     expect(errorOf(CONTRACT_EXAMPLE, { LDAP_PW: 'x', OKTA_TOKEN: 'y' })).toBe(
       'providers[0].bindPassword: environment variable AD_PW is not set',
@@ -104,6 +115,16 @@ describe('PROVIDERS_FILE (CONTRACT §2)', () => {
       'no Entra credential',
       'providers:\n  - { id: a, kind: entraId, tenantId: t, clientId: c }',
       'providers[0]: exactly one of clientSecret or certificate is required',
+    ],
+    [
+      'a pool of no LDAP connections',
+      'providers:\n  - { id: a, kind: openLdap, url: "ldap://x", bindDN: b, bindPassword: p, baseDN: d, connections: 0 }',
+      'providers[0].connections: must be at least 1',
+    ],
+    [
+      'a connection pool on a provider that is no LDAP directory',
+      'providers:\n  - { id: a, kind: okta, orgUrl: "https://x", token: t, connections: 4 }',
+      'providers[0].connections: unknown key',
     ],
     ['an unknown top-level key', 'provider: []', 'provider: unknown key'],
     ['a non-list', 'providers: {}', 'providers: must be a list'],

@@ -36,6 +36,11 @@ interface LdapConnectionConfig {
   baseDN: string;
   startTls?: boolean;
   tls?: TlsConfig;
+  /**
+   * At most this many bound connections to the directory, opened only while every open one is busy. 1 shares
+   * a single connection among all jobs; the default is in libs/directories (DEFAULT_LDAP_CONNECTIONS).
+   */
+  connections?: number;
 }
 
 export interface ActiveDirectoryProviderConfig extends CommonProviderConfig, LdapConnectionConfig {
@@ -92,6 +97,7 @@ const ldap: ObjectSchema = {
   baseDN: { type: 'string', required: true },
   startTls: { type: 'boolean' },
   tls: { type: 'object', schema: { caFile: { type: 'string' }, rejectUnauthorized: { type: 'boolean' } } },
+  connections: { type: 'integer', min: 1, max: 100 },
 };
 
 const SCHEMAS: Record<ProviderKind, ObjectSchema> = {

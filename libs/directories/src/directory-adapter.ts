@@ -1,5 +1,6 @@
 import { AccountIdentifier, ProviderKind } from '@app/domain';
 import { ProviderCheck } from './provider-check';
+import { TargetPacer } from './rate-gate';
 
 /** Whether an account could sign in when an adapter read it. */
 export type AccountState = 'enabled' | 'disabled';
@@ -85,6 +86,11 @@ export interface DirectoryAdapter {
   test(): Promise<ProviderCheck[]>;
   /** Releases pooled connections; called once on shutdown. */
   close(): Promise<void>;
+  /**
+   * Directories with rate limits (Okta, Graph): consulted by the provider's queue before each target starts,
+   * so that targets wait for the directory's limit before they are claimed rather than halfway.
+   */
+  readonly pacer?: TargetPacer;
 }
 
 /**

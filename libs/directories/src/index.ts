@@ -3,3 +3,4 @@ export * from './directory-error';
 export * from './adapter-context';
 export * from './directory-registry';
 export * from './provider-check';
+export * from './rate-gate';

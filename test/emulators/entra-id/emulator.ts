@@ -8,6 +8,7 @@ import { UserDirectory, UserSeed } from './directory';
 import { GraphApi } from './graph';
 import { defaultFaultBody, EmulatorRequest, EmulatorResponse, graphError } from './responses';
 import { AppRegistration, IssuedTokenClaims, SecurityTokenService } from './sts';
+import { GraphThrottle, GraphThrottleOptions } from './throttle';
 import { createClientCertificate, ensureTestCa, makeTempDir } from './tls';
 
 export interface EntraFixture {
@@ -84,6 +85,8 @@ export interface EntraEmulator {
   invalidateIssuedTokens(): void;
   /** Lifetime (expires_in) of tokens issued from now on. */
   setTokenLifetime(seconds: number): void;
+  /** Graph's throttling from now on (quotas start anew), or none. */
+  setThrottle(throttle: GraphThrottleOptions | null): void;
   stop(): Promise<void>;
 }
 
@@ -92,6 +95,8 @@ export interface StartOptions {
   /** Port of the login (authority) server; the Graph server takes the next free one. 0/absent: any free port. */
   port?: number;
   graphPort?: number;
+  /** Graph's throttling (per app): none unless given. */
+  throttle?: GraphThrottleOptions;
 }
 
 const DEFAULT_FIXTURE = join(__dirname, 'fixture.json');
@@ -141,6 +146,10 @@ export async function startEntraEmulator(options: StartOptions = {}): Promise<En
   const log: LoggedRequest[] = [];
   let faults: Fault[] = [];
   let seq = 0;
+  let throttle = options.throttle ? new GraphThrottle(options.throttle) : null;
+  /** Requests, direct or inside a $batch, are throttled one by one (json-batching: items are throttled individually). */
+  const throttled = (req: EmulatorRequest, claims: IssuedTokenClaims) =>
+    req.path === '/v1.0/$batch' ? null : (throttle?.take(req, claims.appid, claims.tid) ?? null);
 
   const takeFault = (req: EmulatorRequest): Fault | undefined => {
     const target = `${req.path}${req.query.size ? `?${req.query.toString()}` : ''}`;
@@ -197,8 +206,10 @@ export async function startEntraEmulator(options: StartOptions = {}): Promise<En
   };
 
   const dispatchItem = async (req: EmulatorRequest, claims: IssuedTokenClaims, batchSize: number) => {
-    const { res, faulted } = await withFault(req, () =>
-      graph.handle(req.path.slice('/v1.0'.length), req, claims, dispatchItem),
+    const { res, faulted } = await withFault(
+      req,
+      async () =>
+        throttled(req, claims) ?? graph.handle(req.path.slice('/v1.0'.length), req, claims, dispatchItem),
     );
     log.push({
       server: 'graph',
@@ -226,7 +237,7 @@ export async function startEntraEmulator(options: StartOptions = {}): Promise<En
     }
     const claims = authenticate(req);
     if ('status' in claims) return claims;
-    return graph.handle(req.path.slice('/v1.0'.length), req, claims, dispatchItem);
+    return throttled(req, claims) ?? graph.handle(req.path.slice('/v1.0'.length), req, claims, dispatchItem);
   };
 
   const handleLogin = async (req: EmulatorRequest): Promise<EmulatorResponse> =>
@@ -363,6 +374,9 @@ export async function startEntraEmulator(options: StartOptions = {}): Promise<En
     invalidateIssuedTokens: () => sts.invalidateIssuedTokens(),
     setTokenLifetime: (seconds) => {
       sts.tokenLifetimeSeconds = seconds;
+    },
+    setThrottle: (t) => {
+      throttle = t ? new GraphThrottle(t) : null;
     },
     stop,
   };

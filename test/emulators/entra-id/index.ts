@@ -3,3 +3,5 @@ export type { EntraEmulator, EntraFixture, FaultOptions, LoggedRequest, StartOpt
 export type { EmulatedUser } from './directory';
 export { ensureTestCa, trustTestCaInWorkers, TEST_CA_DIR } from './tls';
 export { entraIdProvider } from './provider-config';
+export { GraphThrottle, resourceUnitCost } from './throttle';
+export type { GraphQuota, GraphThrottleOptions } from './throttle';

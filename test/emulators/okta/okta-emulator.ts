@@ -18,11 +18,48 @@ import {
 import { parseSearch, Predicate, SearchSyntaxError } from './search-expression';
 import { EmulatedUser, Fixture, LIFECYCLE_OPERATIONS, userJson, UserStore } from './user-store';
 
+/**
+ * Okta's rate-limit buckets for the endpoints emulated here ("Management rate limits",
+ * developer.okta.com/docs/reference/rl-global-mgmt): each endpoint family has its own limit per window and its
+ * own X-Rate-Limit-* headers. See README.md for which family each bucket stands for.
+ */
+export type OktaRateBucket =
+  'user-get' | 'users-list' | 'user-lifecycle' | 'user-sessions' | 'api-v1' | 'oauth2';
+
+/** Requests per window by default: the "Workforce identity" column of Okta's management rate-limit table. */
+export const OKTA_DEFAULT_RATE_LIMITS: Readonly<Record<OktaRateBucket, number>> = {
+  'user-get': 2_000,
+  'users-list': 600,
+  'user-lifecycle': 600,
+  'user-sessions': 1_200,
+  'api-v1': 1_200,
+  oauth2: 2_000,
+};
+
+/** Okta counts its limits per minute. */
+export const OKTA_RATE_LIMIT_WINDOW_MS = 60_000;
+
+/** The bucket of a request, by Okta's endpoint families (method and path; the query does not matter). */
+export function oktaRateBucket(method: string, pathname: string): OktaRateBucket {
+  const s = pathname.split('/').filter(Boolean);
+  if (s[0] === 'oauth2') return 'oauth2';
+  if (s[0] !== 'api' || s[1] !== 'v1' || s[2] !== 'users') return 'api-v1';
+  if (s.length === 3) return method === 'GET' || method === 'POST' ? 'users-list' : 'api-v1';
+  if (s.length === 4) return method === 'GET' ? 'user-get' : 'user-lifecycle';
+  if (s[4] === 'lifecycle') return 'user-lifecycle';
+  if (s[4] === 'sessions') return 'user-sessions';
+  return 'api-v1';
+}
+
 export interface StartOktaEmulatorOptions {
   /** Users to seed; defaults to fixture.json beside this file. */
   fixture?: Fixture;
-  /** Requests allowed per one-minute window, all endpoints together. Default 600. */
+  /** Requests allowed per window in each bucket, over OKTA_DEFAULT_RATE_LIMITS. */
+  rateLimits?: Partial<Record<OktaRateBucket, number>>;
+  /** One limit for every bucket (each bucket still counted on its own). Applied before `rateLimits`. */
   rateLimitPerMinute?: number;
+  /** Length of a rate-limit window; Okta's is one minute (the default). Shorter ones are for tests. */
+  rateLimitWindowMs?: number;
   port?: number;
   /** Scopes granted to the emulated API service app. Default okta.users.read and okta.users.manage. */
   grantedScopes?: string[];
@@ -42,6 +79,8 @@ export interface RecordedRequest {
   query: Record<string, string>;
   authScheme: string | null;
   status: number;
+  /** The rate-limit bucket that counted it. */
+  bucket: OktaRateBucket;
   /** When the request had fully arrived, and when it was answered (later by any `delayMs` held). */
   receivedAt: number;
   at: number;
@@ -67,7 +106,12 @@ export interface OktaEmulator {
   oauth: { clientId: string; privateKeyFile: string; keyId: string };
   users: UserStore;
   requests: RecordedRequest[];
-  setRateLimit(perMinute: number): void;
+  /** Every bucket limited to `perWindow` requests per window; every window starts anew. */
+  setRateLimit(perWindow: number): void;
+  /** Some buckets' limits; their windows start anew. */
+  setRateLimits(limits: Partial<Record<OktaRateBucket, number>>): void;
+  /** The limit of each bucket now, and the window length they apply to. */
+  rateLimits(): { limits: Record<OktaRateBucket, number>; windowMs: number };
   failNext(method: string, pathPattern: string | RegExp, options: FailNextOptions): void;
   /** Drops every failNext rule not used up yet. */
   clearFailures(): void;
@@ -92,7 +136,6 @@ interface Reply {
   headers?: Record<string, string>;
 }
 
-const WINDOW_MS = 60_000;
 const DEFAULT_FIXTURE = join(__dirname, 'fixture.json');
 const READ_SCOPES = ['okta.users.read', 'okta.users.manage'];
 const WRITE_SCOPES = ['okta.users.manage'];
@@ -150,21 +193,31 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
   const inFlight = new Set<{ method: string; path: string }>();
   const rules: FailRule[] = [];
   const timers = new Set<NodeJS.Timeout>();
-  let limit = options.rateLimitPerMinute ?? 600;
-  let windowStart = 0;
-  let used = 0;
+  const windowMs = options.rateLimitWindowMs ?? OKTA_RATE_LIMIT_WINDOW_MS;
+  const limits: Record<OktaRateBucket, number> = { ...OKTA_DEFAULT_RATE_LIMITS };
+  if (options.rateLimitPerMinute !== undefined)
+    for (const b of Object.keys(limits) as OktaRateBucket[]) limits[b] = options.rateLimitPerMinute;
+  Object.assign(limits, options.rateLimits ?? {});
+  /** A fixed window per bucket, opened by the first request after the previous one ended. */
+  const windows = new Map<OktaRateBucket, { start: number; used: number }>();
 
-  const rateHeaders = (): Record<string, string> => {
+  /** Counts the request in its bucket: the headers to send, and whether it is over the limit. */
+  const countIn = (bucket: OktaRateBucket): { headers: Record<string, string>; exceeded: boolean } => {
     const now = Date.now();
-    if (now - windowStart >= WINDOW_MS) {
-      windowStart = now;
-      used = 0;
+    let w = windows.get(bucket);
+    if (!w || now - w.start >= windowMs) {
+      w = { start: now, used: 0 };
+      windows.set(bucket, w);
     }
-    used++;
+    w.used++;
+    const limit = limits[bucket];
     return {
-      'X-Rate-Limit-Limit': String(limit),
-      'X-Rate-Limit-Remaining': String(Math.max(0, limit - used)),
-      'X-Rate-Limit-Reset': String(Math.ceil((windowStart + WINDOW_MS) / 1000)),
+      headers: {
+        'X-Rate-Limit-Limit': String(limit),
+        'X-Rate-Limit-Remaining': String(Math.max(0, limit - w.used)),
+        'X-Rate-Limit-Reset': String(Math.ceil((w.start + windowMs) / 1000)),
+      },
+      exceeded: w.used > limit,
     };
   };
 
@@ -327,13 +380,15 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
       const url = new URL(req.url ?? '/', 'http://emulator');
       const pending = { method: (req.method ?? 'GET').toUpperCase(), path: url.pathname };
       inFlight.add(pending);
+      const bucket = oktaRateBucket(pending.method, url.pathname);
+      const counted = countIn(bucket);
       const headers: Record<string, string> = {
-        ...rateHeaders(),
+        ...counted.headers,
         // Set here rather than left to node so the request log holds the value the client saw.
         Date: new Date().toUTCString(),
         'X-Okta-Request-Id': randomBytes(12).toString('base64url'),
       };
-      const exceeded = used > limit;
+      const exceeded = counted.exceeded;
       const replyPromise: Promise<Reply> = exceeded
         ? Promise.resolve(errorReply(rateLimited()))
         : handle(req, Buffer.concat(chunks).toString('utf8')).catch((e: unknown) => {
@@ -362,6 +417,7 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
           query: Object.fromEntries(url.searchParams),
           authScheme: req.headers.authorization?.split(/\s+/, 1)[0] ?? null,
           status: reply.status,
+          bucket,
           receivedAt,
           at: Date.now(),
           responseHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
@@ -385,11 +441,17 @@ export async function startOktaEmulator(options: StartOktaEmulatorOptions = {}):
     oauth: { clientId: app.clientId, privateKeyFile, keyId: app.keyId },
     users,
     requests,
-    setRateLimit(perMinute: number) {
-      limit = perMinute;
-      windowStart = 0;
-      used = 0;
+    setRateLimit(perWindow: number) {
+      for (const b of Object.keys(limits) as OktaRateBucket[]) limits[b] = perWindow;
+      windows.clear();
     },
+    setRateLimits(changed) {
+      for (const [b, n] of Object.entries(changed) as Array<[OktaRateBucket, number]>) {
+        limits[b] = n;
+        windows.delete(b);
+      }
+    },
+    rateLimits: () => ({ limits: { ...limits }, windowMs }),
     failNext(method, pathPattern, opts) {
       rules.push({
         ...opts,

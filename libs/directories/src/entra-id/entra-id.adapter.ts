@@ -12,14 +12,17 @@ import {
 } from '../directory-adapter';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
 import { CheckList, ProviderCheck, unverifiedJwtClaims } from '../provider-check';
+import { RateGate } from '../rate-gate';
 import { GraphBatcher } from './graph-batcher';
-import { graphFailure } from './graph-errors';
+import { graphFailure, retryAfterMs } from './graph-errors';
 import { GraphTransport } from './graph-transport';
 import { GraphRequest, GraphResponse } from './graph-types';
 import { EntraTokenProvider } from './token-provider';
 
 export const DEFAULT_GRAPH_BASE_URL = 'https://graph.microsoft.com';
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** The engine's time-out of one attempt when the provider sets none (TargetRunner). */
+const ATTEMPT_TIMEOUT_MS = 30_000;
 const SELECT =
   '$select=id,userPrincipalName,mail,accountEnabled,onPremisesSyncEnabled,' +
   'onPremisesSecurityIdentifier,onPremisesDomainName,onPremisesSamAccountName';
@@ -41,6 +44,32 @@ const REVOKE_BACKOFF_MS = [200, 800];
 /** A longer Retry-After is not waited out inside the job; the failure is reported instead. */
 const MAX_REVOKE_RETRY_AFTER_MS = 5_000;
 export const SESSION_REVOCATION_FAILED = 'sessionRevocationFailed';
+/** Tries of one request that Graph throttled with a Retry-After short enough to sit out inside the target. */
+const THROTTLED_TRIES = 5;
+/** Graph's advice when a 429 carries no Retry-After is to back off; one second, then the gate's own pacing. */
+const DEFAULT_THROTTLE_WAIT_MS = 1_000;
+
+/** A write to send again after a short 429: the guard is asked again right before it, as before every write. */
+interface WriteRetry {
+  guard: AttemptGuard;
+  state: AccountState;
+}
+
+/**
+ * Graph throttles reads and writes by separate quotas (the "Resource unit" and "Write" quotas of the identity
+ * and access service) and names the one exceeded in x-ms-throttle-scope (`<Scope>/<Read|Write|ReadWrite>/…`).
+ */
+type GraphLimit = 'read' | 'write';
+const limitOf = (method: string): GraphLimit => (method === 'GET' ? 'read' : 'write');
+
+function throttledLimits(res: GraphResponse, method: string): GraphLimit[] {
+  const scope = res.headers['x-ms-throttle-scope'] ?? '';
+  const limit = scope.split('/')[1]?.toLowerCase();
+  if (limit === 'read') return ['read'];
+  if (limit === 'write') return ['write'];
+  if (limit === 'readwrite') return ['read', 'write'];
+  return [limitOf(method)];
+}
 
 interface GraphUser {
   id: string;
@@ -57,6 +86,11 @@ interface GraphUser {
 export class EntraIdAdapter implements DirectoryAdapter {
   readonly kind = 'entraId' as const;
   readonly id: string;
+  /**
+   * Graph sends no remaining-quota headers, so this paces by 429s alone: after one, nothing more of that quota
+   * goes out until Retry-After has passed, and the queue starts no new target meanwhile.
+   */
+  readonly pacer: RateGate;
   private readonly batcher: GraphBatcher;
   private readonly tokens: EntraTokenProvider;
   private readonly protectedAccounts: ReadonlySet<string>;
@@ -66,6 +100,8 @@ export class EntraIdAdapter implements DirectoryAdapter {
     private readonly context: AdapterContext,
   ) {
     this.id = config.id;
+    // A third of the attempt's time-out (the engine's default is 30 s): what a target may sit out inside.
+    this.pacer = new RateGate({}, (config.timeoutMs ?? ATTEMPT_TIMEOUT_MS) / 3, true);
     const graphBaseUrl = (config.graphBaseUrl ?? DEFAULT_GRAPH_BASE_URL).replace(/\/+$/, '');
     const timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.tokens = new EntraTokenProvider(config, graphBaseUrl, timeoutMs, context.logger);
@@ -130,7 +166,7 @@ export class EntraIdAdapter implements DirectoryAdapter {
       return 'alreadyDisabled';
     }
     await guard.beforeWrite('enabled');
-    await this.setAccountEnabled(before.id, false);
+    await this.setAccountEnabled(before.id, false, { guard, state: 'enabled' });
     // Revoking before the disable is visible would let the user sign in again at a replica that still has the
     // account enabled and get fresh tokens that the revocation no longer covers.
     await this.readBack(before.id, false, guard.signal);
@@ -142,7 +178,7 @@ export class EntraIdAdapter implements DirectoryAdapter {
     const before = await this.requireUser(account.objectRef);
     if (before.accountEnabled === true) return 'alreadyEnabled';
     await guard.beforeWrite('disabled');
-    await this.setAccountEnabled(before.id, true);
+    await this.setAccountEnabled(before.id, true, { guard, state: 'disabled' });
     await this.readBack(before.id, true, guard.signal);
     return 'enabled';
   }
@@ -220,13 +256,36 @@ export class EntraIdAdapter implements DirectoryAdapter {
    * One Graph call through the batcher. A 401 gets one more try with a token fetched past msal's cache (the
    * cached one may have been revoked or outlived its keys); a second 401 is the caller's to map as permanent.
    */
-  private async call(req: GraphRequest): Promise<GraphResponse> {
-    const res = await this.batcher.submit(req);
+  private async call(req: GraphRequest, write?: WriteRetry): Promise<GraphResponse> {
+    const res = await this.paced(req, write);
     if (res.status !== 401) return res;
     this.context.logger.warn('Graph refused the access token; retrying once with a fresh one', {
       provider: this.id,
     });
-    return this.batcher.submit(req);
+    return this.paced(req, write);
+  }
+
+  /**
+   * One request through the pacer. A 429 blocks the quota it names for its Retry-After; a read, or a write whose
+   * guard agrees again, is then sent once more if that wait is short, else the 429 is the caller's to map (and
+   * the engine pauses the queue for it).
+   */
+  private async paced(req: GraphRequest, write?: WriteRetry): Promise<GraphResponse> {
+    const limit = limitOf(req.method);
+    const since = Date.now();
+    for (let tries = 1; ; tries++) {
+      await this.pacer.acquire(limit, write?.guard.signal, since);
+      if (tries > 1) await write?.guard.beforeWrite(write.state);
+      const res = await this.batcher.submit(req);
+      if (res.status !== 429) {
+        this.pacer.passed(limit);
+        return res;
+      }
+      const wait = retryAfterMs(res.headers) ?? DEFAULT_THROTTLE_WAIT_MS;
+      for (const l of throttledLimits(res, req.method)) this.pacer.block(l, wait);
+      const retryable = limit === 'read' || write !== undefined;
+      if (!retryable || tries >= THROTTLED_TRIES || wait > this.pacer.maxInlineWaitMs) return res;
+    }
   }
 
   private async getUser(idOrUpn: string): Promise<GraphUser | null> {
@@ -256,8 +315,11 @@ export class EntraIdAdapter implements DirectoryAdapter {
     return user;
   }
 
-  private async setAccountEnabled(id: string, enabled: boolean): Promise<void> {
-    const res = await this.call({ method: 'PATCH', url: userPath(id), body: { accountEnabled: enabled } });
+  private async setAccountEnabled(id: string, enabled: boolean, write: WriteRetry): Promise<void> {
+    const res = await this.call(
+      { method: 'PATCH', url: userPath(id), body: { accountEnabled: enabled } },
+      write,
+    );
     if (res.status === 204 || res.status === 200) return;
     throw graphFailure(res, enabled ? 'enabling the user' : 'disabling the user', ENABLE_DISABLE_PERMISSION);
   }
@@ -297,7 +359,7 @@ export class EntraIdAdapter implements DirectoryAdapter {
       await guard.beforeWrite(state);
       let failure: DirectoryError;
       try {
-        await this.postRevoke(id);
+        await this.postRevoke(id, { guard, state });
         return undefined;
       } catch (e) {
         failure =
@@ -310,8 +372,8 @@ export class EntraIdAdapter implements DirectoryAdapter {
     }
   }
 
-  private async postRevoke(id: string): Promise<void> {
-    const res = await this.call({ method: 'POST', url: `${userPath(id)}/revokeSignInSessions` });
+  private async postRevoke(id: string, write: WriteRetry): Promise<void> {
+    const res = await this.call({ method: 'POST', url: `${userPath(id)}/revokeSignInSessions` }, write);
     // Documented as 200 {"value": true}; Graph's known-issues page says it has also answered 204.
     if (res.status === 200 || res.status === 204) return;
     throw graphFailure(res, "revoking the user's sign-in sessions", REVOKE_PERMISSION);

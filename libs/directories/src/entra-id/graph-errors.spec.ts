@@ -7,6 +7,8 @@ const body = (code: string, message: string) => ({
 describe('retryAfterMs', () => {
   it('reads delta-seconds and HTTP dates, and nothing else', () => {
     expect(retryAfterMs({ 'retry-after': '12' })).toBe(12_000);
+    // The sample answer on Graph's throttling page.
+    expect(retryAfterMs({ 'retry-after': '2.128' })).toBe(2_128);
     const now = Date.parse('2026-01-01T00:00:00Z');
     expect(retryAfterMs({ 'retry-after': 'Thu, 01 Jan 2026 00:00:30 GMT' }, now)).toBe(30_000);
     expect(retryAfterMs({ 'retry-after': 'soon' })).toBeUndefined();

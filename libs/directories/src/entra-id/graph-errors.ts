@@ -4,11 +4,14 @@ import { GraphResponse, graphErrorOf } from './graph-types';
 /** Graph's answer to a PATCH of a property that on-premises AD masters (microsoft-graph-docs issue #7301). */
 const ON_PREMISES_MASTERED = /on-premises mastered Directory Sync objects/i;
 
-/** Retry-After is seconds or an HTTP date (RFC 9110 §10.2.3). */
+/**
+ * Retry-After is seconds or an HTTP date (RFC 9110 §10.2.3). Graph's throttling page shows fractional seconds
+ * (`Retry-After: 2.128`), which Date.parse would otherwise read as a date.
+ */
 export function retryAfterMs(headers: Record<string, string>, now = Date.now()): number | undefined {
   const v = headers['retry-after'];
   if (v === undefined) return undefined;
-  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(v)) return Math.ceil(Number(v) * 1000);
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

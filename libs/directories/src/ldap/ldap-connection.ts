@@ -19,57 +19,98 @@ export interface LdapConnectionOptions {
   startTls?: boolean;
   tls?: TlsConfig;
   timeoutMs?: number;
+  /** At most this many bound connections (default DEFAULT_LDAP_CONNECTIONS); 1 shares a single one. */
+  connections?: number;
 }
 
 /**
- * One bound connection per provider, reused across jobs: binding per call would cost a TLS handshake and a
- * bind round trip each time. ldapts multiplexes operations by message id, so concurrent jobs share it.
- * A broken connection is dropped and the next call binds again.
+ * One, from measurement (scripts/bench/ldap-pool.ts, figures in docs/providers/openldap.md): against slapd on a
+ * 2-core machine, more connections gained nothing reliable with ten jobs in flight (×1.00 to ×1.35 over runs)
+ * and lost with twenty (×0.69 to ×0.91): the CPU, not the connection, was the limit, and one connection
+ * batches more replies per read. A pool pays where the directory has cores to spare across a network, and
+ * slapd runs at most half its threads for one connection (8 of 16): raise `connections` there, and measure.
+ */
+export const DEFAULT_LDAP_CONNECTIONS = 1;
+
+/** How long an extra connection that could not be opened is not tried again while others still work. */
+const EXTRA_CONNECTION_COOLDOWN_MS = 30_000;
+
+interface Slot {
+  /** The bound connection, as handed out (see boundOnly). */
+  client: Client | null;
+  connecting: Promise<Client> | null;
+  /** Operations running on (or waiting for) this slot's connection. */
+  busy: number;
+  /** Until when this slot is not opened again, after failing to open while another slot served. */
+  cooldownUntil: number;
+}
+
+interface Lease {
+  slot: Slot;
+  client: Client;
+}
+
+/**
+ * A small pool of bound connections per provider, reused across jobs: binding per call would cost a TLS
+ * handshake and a bind round trip each time. ldapts multiplexes operations by message id, so concurrent jobs
+ * can share a connection; the pool opens another one (up to `connections`) only when every open one is busy,
+ * so a quiet provider holds one connection and a busy one spreads its jobs over several. A broken connection
+ * is dropped and the next job that needs it binds again.
  */
 export class LdapConnection {
-  private client: Client | null = null;
-  private connecting: Promise<Client> | null = null;
+  private readonly slots: Slot[];
   private closed = false;
 
-  constructor(private readonly options: LdapConnectionOptions) {}
+  constructor(private readonly options: LdapConnectionOptions) {
+    const size = Math.max(1, options.connections ?? DEFAULT_LDAP_CONNECTIONS);
+    this.slots = Array.from({ length: size }, () => ({
+      client: null,
+      connecting: null,
+      busy: 0,
+      cooldownUntil: 0,
+    }));
+  }
 
-  /** The connection a provider entry (activeDirectory or openLdap) describes. */
+  /** The connections a provider entry (activeDirectory or openLdap) describes. */
   static forProvider(config: LdapConnectionOptions): LdapConnection {
-    const { url, bindDN, bindPassword, startTls, tls, timeoutMs } = config;
-    return new LdapConnection({ url, bindDN, bindPassword, startTls, tls, timeoutMs });
+    const { url, bindDN, bindPassword, startTls, tls, timeoutMs, connections } = config;
+    return new LdapConnection({ url, bindDN, bindPassword, startTls, tls, timeoutMs, connections });
   }
 
   /** Runs `fn` with a bound client; maps LDAP, socket and TLS failures to DirectoryError. */
   async use<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-    const client = await this.get();
+    const lease = await this.acquire();
     try {
-      return await fn(client);
+      return await fn(lease.client);
     } catch (e) {
-      const mapped = mapLdapError(e);
-      if (mapped.transient) await this.drop(client);
-      throw mapped;
+      throw await this.failed(lease, e);
+    } finally {
+      lease.slot.busy--;
     }
   }
 
   /**
-   * One write, fenced by the engine: `guard.beforeWrite` runs once the connection is bound, right before the
-   * request goes out, so nothing (not even a reconnect) lies between the fence and the write. Its error is
-   * the engine's verdict, not a directory failure: it reaches the caller untouched and keeps the connection.
+   * One write, fenced by the engine: `guard.beforeWrite` runs once a connection is bound and chosen, right
+   * before the request goes out, so nothing (not even a reconnect) lies between the fence and the write. Its
+   * error is the engine's verdict, not a directory failure: it reaches the caller untouched and keeps the
+   * connection.
    */
   async write(
     guard: AttemptGuard,
     stateBefore: AccountState,
     request: (client: Client) => Promise<void>,
   ): Promise<void> {
-    const client = await this.get();
-    guard.signal.throwIfAborted();
-    await guard.beforeWrite(stateBefore);
+    const lease = await this.acquire();
     try {
-      await request(client);
-    } catch (e) {
-      const mapped = mapLdapError(e);
-      if (mapped.transient) await this.drop(client);
-      throw mapped;
+      guard.signal.throwIfAborted();
+      await guard.beforeWrite(stateBefore);
+      try {
+        await request(lease.client);
+      } catch (e) {
+        throw await this.failed(lease, e);
+      }
+    } finally {
+      lease.slot.busy--;
     }
   }
 
@@ -97,21 +138,62 @@ export class LdapConnection {
     return entries[0];
   }
 
+  /** Unbinds every connection; one still being opened is unbound as soon as it is. */
   async close(): Promise<void> {
     this.closed = true;
-    const c = this.client;
-    this.client = null;
-    if (c) await c.unbind().catch(() => undefined);
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        await slot.connecting?.catch(() => undefined);
+        const c = slot.client;
+        slot.client = null;
+        if (c) await c.unbind().catch(() => undefined);
+      }),
+    );
   }
 
-  private async get(): Promise<Client> {
-    if (this.closed)
-      throw transientError(DirectoryErrorCodes.unreachable, 'connection closed (shutting down)');
-    if (this.client?.isConnected) return this.client;
-    if (!this.connecting) {
-      this.connecting = this.connect().finally(() => (this.connecting = null));
+  /**
+   * A bound connection for one operation, counted as busy until the caller is done. An idle open connection
+   * is preferred, then opening another one, then the least busy open one.
+   */
+  private async acquire(): Promise<Lease> {
+    if (this.closed) throw closedError();
+    for (const slot of this.slots) {
+      // Closed by the server (idle timeout, restart): ldapts would reconnect it unbound on the next request.
+      if (slot.client && !slot.client.isBound) void this.forget(slot, slot.client);
     }
-    return this.connecting;
+    const open = this.slots.filter((s) => s.client);
+    const idle = open.find((s) => s.busy === 0);
+    const now = Date.now();
+    let slot =
+      idle ??
+      this.slots.find((s) => !s.client && !s.connecting && s.cooldownUntil <= now) ??
+      leastBusy(open.length ? open : this.slots.filter((s) => s.connecting)) ??
+      this.slots[0];
+    const refused = new Set<Slot>();
+    for (;;) {
+      slot.busy++;
+      try {
+        return { slot, client: slot.client ?? (await this.connectSlot(slot)) };
+      } catch (e) {
+        slot.busy--;
+        if (!(e instanceof DirectoryError) || !e.transient) throw e;
+        // A directory that refuses one more connection (a per-client limit) keeps serving on the ones it
+        // has, or is about to have.
+        refused.add(slot);
+        const others = this.slots.filter((s) => !refused.has(s) && (s.client || s.connecting));
+        const next = leastBusy(others.filter((s) => s.client)) ?? leastBusy(others);
+        if (!next) throw e;
+        slot.cooldownUntil = Date.now() + EXTRA_CONNECTION_COOLDOWN_MS;
+        slot = next;
+      }
+    }
+  }
+
+  private connectSlot(slot: Slot): Promise<Client> {
+    slot.connecting ??= this.connect()
+      .then((client) => (slot.client = client))
+      .finally(() => (slot.connecting = null));
+    return slot.connecting;
   }
 
   private async connect(): Promise<Client> {
@@ -124,15 +206,68 @@ export class LdapConnection {
       await client.unbind().catch(() => undefined);
       throw mapLdapError(e);
     }
-    this.client = client;
-    return client;
+    if (this.closed) {
+      await client.unbind().catch(() => undefined);
+      throw closedError();
+    }
+    return boundOnly(client);
   }
 
-  private async drop(client: Client): Promise<void> {
-    if (this.client === client) this.client = null;
+  /**
+   * Maps a failure. A transient one other than the server's own answer (reset, time-out) may mean a broken
+   * connection, so that connection is not used again; a busy or unavailable answer came over a working one.
+   */
+  private async failed(lease: Lease, e: unknown): Promise<DirectoryError> {
+    const mapped = mapLdapError(e);
+    if (mapped.transient && !(e instanceof ResultCodeError)) await this.forget(lease.slot, lease.client);
+    return mapped;
+  }
+
+  private async forget(slot: Slot, client: Client): Promise<void> {
+    if (slot.client === client) slot.client = null;
     await client.unbind().catch(() => undefined);
   }
 }
+
+const REQUESTS = new Set<string | symbol>([
+  'add',
+  'compare',
+  'del',
+  'exop',
+  'modify',
+  'modifyDN',
+  'search',
+  'searchPaginated',
+]);
+
+/**
+ * The client a lease hands out. ldapts quietly reconnects a lost connection on the next request, unbound: a
+ * search would then run anonymously and a modify fail as if the service account lacked rights. A request on
+ * a connection that is no longer bound fails as transient instead, and the pool replaces the connection.
+ */
+function boundOnly(client: Client): Client {
+  return new Proxy(client, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      if (!REQUESTS.has(prop)) return method.bind(target);
+      return (...args: unknown[]) =>
+        target.isBound
+          ? method.apply(target, args)
+          : Promise.reject(
+              transientError(DirectoryErrorCodes.unreachable, 'the connection to the directory was lost'),
+            );
+    },
+  });
+}
+
+function leastBusy(slots: Slot[]): Slot | undefined {
+  return slots.reduce<Slot | undefined>((best, s) => (!best || s.busy < best.busy ? s : best), undefined);
+}
+
+const closedError = () =>
+  transientError(DirectoryErrorCodes.unreachable, 'connection closed (shutting down)');
 
 /** An unbound client for a provider entry, and the TLS options StartTLS needs. */
 export function createLdapClient(options: LdapConnectionOptions): {

@@ -14,8 +14,10 @@ import {
 } from '../directory-adapter';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
 import { CheckList, ProviderCheck } from '../provider-check';
-import { createOktaClient } from './okta-client';
+import { RateGate } from '../rate-gate';
+import { createOktaClient, DEFAULT_OKTA_TIMEOUT_MS } from './okta-client';
 import { mapOktaError } from './okta-error-mapping';
+import { oktaRateGate } from './okta-rate-limits';
 import { searchEquals } from './okta-search';
 
 type OktaUser = User | UserGetSingleton;
@@ -55,6 +57,14 @@ const CLEAR_ATTEMPTS = 3;
 const CLEAR_BACKOFF_MS = [200, 800];
 /** Okta's rate-limit reset is usually tens of seconds away: not worth holding the job for. */
 const MAX_CLEAR_RETRY_WAIT_MS = 5_000;
+/** Tries of one call that Okta answered 429 with a wait short enough to sit out inside the target. */
+const RATE_LIMITED_TRIES = 3;
+
+/** A write to try again after a short 429: the guard is asked again right before it, as before every write. */
+interface WriteRetry {
+  guard: AttemptGuard;
+  state: AccountState;
+}
 
 /**
  * Standard admin roles that may suspend, unsuspend and unlock users and clear their sessions (Okta's "Standard
@@ -75,6 +85,9 @@ const ROLES_THAT_MAY_SUSPEND: Record<string, string> = {
 export class OktaAdapter implements DirectoryAdapter {
   readonly kind = 'okta' as const;
   readonly id: string;
+  /** Paces requests by Okta's buckets; the queue asks it before each target starts. */
+  readonly pacer: RateGate;
+  private readonly client: Client;
   private readonly log: AppLogger;
   private readonly protectedAccounts: ReadonlySet<string>;
   /** Only an API token (SSWS) belongs to a user; an OAuth service app acts as itself. */
@@ -83,12 +96,11 @@ export class OktaAdapter implements DirectoryAdapter {
   private tokenOwnerKnown = false;
   private tokenOwnerLookup?: Promise<string | undefined>;
 
-  constructor(
-    config: OktaProviderConfig,
-    context: AdapterContext,
-    private readonly client: Client = createOktaClient(config),
-  ) {
+  constructor(config: OktaProviderConfig, context: AdapterContext, client?: Client) {
     this.id = config.id;
+    // A third of the time-out: a wait longer than that would leave the target too little time to finish.
+    this.pacer = oktaRateGate((config.timeoutMs ?? DEFAULT_OKTA_TIMEOUT_MS) / 3);
+    this.client = client ?? createOktaClient(config, this.pacer);
     this.log = context.logger;
     this.protectedAccounts = new Set((config.protectedAccounts ?? []).map(normalise));
     this.tokenHasOwner = !config.oauth && !!config.token;
@@ -117,7 +129,7 @@ export class OktaAdapter implements DirectoryAdapter {
         // A lockout ends by itself (after the policy's unlock time, or by self-service unlock), so it is no
         // disable: Okta suspends only ACTIVE users, hence unlock first and suspend straight after.
         await guard.beforeWrite('enabled');
-        const raced = await this.lifecycle(userId, 'unlock', status);
+        const raced = await this.lifecycle(userId, 'unlock', status, { guard, state: 'enabled' });
         unlocked ||= raced === undefined;
         status = raced ?? 'ACTIVE';
         continue;
@@ -126,7 +138,7 @@ export class OktaAdapter implements DirectoryAdapter {
       await guard.beforeWrite('enabled');
       let raced: UserStatus | undefined;
       try {
-        raced = await this.lifecycle(userId, 'suspend', status);
+        raced = await this.lifecycle(userId, 'suspend', status, { guard, state: 'enabled' });
       } catch (e) {
         if (!unlocked) throw e;
         throw await this.unlockedButNotSuspended(userId, e, guard);
@@ -154,7 +166,7 @@ export class OktaAdapter implements DirectoryAdapter {
       if (status !== 'SUSPENDED' && status !== 'LOCKED_OUT') break;
       const operation: Lifecycle = status === 'SUSPENDED' ? 'unsuspend' : 'unlock';
       await guard.beforeWrite('disabled');
-      const raced = await this.lifecycle(userId, operation, status);
+      const raced = await this.lifecycle(userId, operation, status, { guard, state: 'disabled' });
       if (raced === undefined) {
         await this.expectStatus(userId, 'ACTIVE', operation);
         this.log.info(`okta user ${operation === 'unsuspend' ? 'unsuspended' : 'unlocked'}`, {
@@ -304,7 +316,7 @@ export class OktaAdapter implements DirectoryAdapter {
     let note = '';
     if (unlocked || MAY_HAVE_SESSIONS.has(status)) {
       await guard.beforeWrite('enabled');
-      const failure = await this.tryClearSessions(userId);
+      const failure = await this.tryClearSessions(userId, { guard, state: 'enabled' });
       note = failure
         ? ` Clearing its sessions failed too: ${failure.message}`
         : ' Its sign-in sessions and OAuth tokens were cleared.';
@@ -331,7 +343,7 @@ export class OktaAdapter implements DirectoryAdapter {
     const cause = e instanceof DirectoryError ? e : mapOktaError(e);
     this.log.error('okta user unlocked for suspension but not suspended', { userId, code: cause.code });
     await guard.beforeWrite('enabled');
-    const cleared = await this.tryClearSessions(userId);
+    const cleared = await this.tryClearSessions(userId, { guard, state: 'enabled' });
     return new DirectoryError(
       cause.code,
       `Okta user ${userId} was LOCKED_OUT and has been unlocked so that it could be suspended, but the suspend ` +
@@ -447,6 +459,7 @@ export class OktaAdapter implements DirectoryAdapter {
     userId: string,
     operation: Lifecycle,
     from: UserStatus,
+    write: WriteRetry,
   ): Promise<UserStatus | undefined> {
     try {
       await this.call(() => {
@@ -454,7 +467,7 @@ export class OktaAdapter implements DirectoryAdapter {
         if (operation === 'suspend') return api.suspendUser({ userId });
         if (operation === 'unsuspend') return api.unsuspendUser({ userId });
         return api.unlockUser({ userId });
-      });
+      }, write);
       return undefined;
     } catch (e) {
       if ((e as { code?: string }).code !== DirectoryErrorCodes.wrongState) throw e;
@@ -493,7 +506,7 @@ export class OktaAdapter implements DirectoryAdapter {
   ): Promise<DirectoryError | undefined> {
     for (let attempt = 1; ; attempt++) {
       await guard.beforeWrite(state);
-      const failure = await this.tryClearSessions(userId);
+      const failure = await this.tryClearSessions(userId, { guard, state });
       if (!failure || !failure.transient || attempt >= CLEAR_ATTEMPTS) return failure;
       const wait = failure.retryAfterMs ?? CLEAR_BACKOFF_MS[attempt - 1];
       if (wait > MAX_CLEAR_RETRY_WAIT_MS) return failure;
@@ -505,9 +518,9 @@ export class OktaAdapter implements DirectoryAdapter {
    * oauthTokens=true revokes the OIDC/OAuth refresh and access tokens Okta issued to the user as well: without
    * it, apps holding a refresh token would keep minting access tokens for the suspended user.
    */
-  private async tryClearSessions(userId: string): Promise<DirectoryError | undefined> {
+  private async tryClearSessions(userId: string, write: WriteRetry): Promise<DirectoryError | undefined> {
     try {
-      await this.call(() => this.client.userApi.revokeUserSessions({ userId, oauthTokens: true }));
+      await this.call(() => this.client.userApi.revokeUserSessions({ userId, oauthTokens: true }), write);
       return undefined;
     } catch (e) {
       return e as DirectoryError;
@@ -524,15 +537,26 @@ export class OktaAdapter implements DirectoryAdapter {
     }
   }
 
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (e) {
-      const mapped = mapOktaError(e);
-      if (mapped.code === DirectoryErrorCodes.rateLimited) {
-        this.log.warn('okta rate limit reached', { retryAfterMs: mapped.retryAfterMs });
+  /**
+   * One SDK call, its failure mapped. A 429 whose wait is short (another client's burst, a short window) is sat
+   * out here and the call made again, a write only after its guard agrees again; a longer one is thrown, and
+   * the engine pauses the Okta queue for it.
+   */
+  private async call<T>(fn: () => Promise<T>, write?: WriteRetry): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await fn();
+      } catch (e) {
+        const mapped = mapOktaError(e);
+        if (mapped.code !== DirectoryErrorCodes.rateLimited) throw mapped;
+        const wait = mapped.retryAfterMs ?? Number.POSITIVE_INFINITY;
+        if (tries >= RATE_LIMITED_TRIES || wait > this.pacer.maxInlineWaitMs) {
+          this.log.warn('okta rate limit reached', { retryAfterMs: mapped.retryAfterMs });
+          throw mapped;
+        }
+        await delay(wait, undefined, { signal: write?.guard.signal });
+        await write?.guard.beforeWrite(write.state);
       }
-      throw mapped;
     }
   }
 }
