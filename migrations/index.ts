@@ -3,6 +3,7 @@ import { OneAccountOneTimeline1764000000000 } from './1764000000000-OneAccountOn
 import { Webhooks1764300000000 } from './1764300000000-Webhooks';
 import { Limits1764400000000 } from './1764400000000-Limits';
 import { ProviderHistory1764500000000 } from './1764500000000-ProviderHistory';
+import { Batches1764600000000 } from './1764600000000-Batches';
 
 /** Listed explicitly (not globbed) so the same list works from ts-node, jest and the compiled dist. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   Webhooks1764300000000,
   Limits1764400000000,
   ProviderHistory1764500000000,
+  Batches1764600000000,
 ];

@@ -130,7 +130,17 @@ describe('the OpenAPI document describes every answer (CONTRACT §10)', () => {
     }>;
     const byName = Object.fromEntries(params.filter((p) => p.in === 'query').map((p) => [p.name, p.schema]));
     expect(Object.keys(byName).sort()).toEqual(
-      ['account', 'action', 'createdAfter', 'createdBefore', 'cursor', 'limit', 'q', 'status'].sort(),
+      [
+        'account',
+        'action',
+        'batchId',
+        'createdAfter',
+        'createdBefore',
+        'cursor',
+        'limit',
+        'q',
+        'status',
+      ].sort(),
     );
     expect(byName.action.enum).toEqual(['disableAccount', 'enableAccount']);
     expect(byName.status.enum).toEqual(['inProgress', 'successful', 'partiallySuccessful', 'unsuccessful']);

@@ -5,6 +5,8 @@ import { PostgresCluster, startPostgresCluster } from './harness/postgres-cluste
 import { pollUntil } from './harness/processes';
 
 const ACCOUNTS = 400;
+/** Accounts sent in one bulk before the clients start. */
+const HEAD_START = 200;
 const OUTAGE_MS = 5_000;
 /** Accepted after PostgreSQL is back before the client stops posting: the API takes work again. */
 const AFTER = 30;
@@ -49,6 +51,22 @@ describe('faults: PostgreSQL stopped and started mid-run', () => {
     let next = 0;
     let outageFrom = Infinity;
     let backAt = Infinity;
+
+    // A bulk first: hundreds of targets queued at once, so the outage finds tasks unfinished however fast the
+    // worker drains them (four clients posting one by one no longer outpace it).
+    const bulk = await engine.request('POST', '/api/v1/tasks/disable-accounts', {
+      accounts: uids.slice(0, HEAD_START),
+    });
+    expect(bulk.status).toBe(207);
+    for (const item of bulk.body.items as Array<{ account: string; status: number; taskId?: string }>)
+      results.push({
+        account: item.account,
+        status: item.status,
+        id: item.taskId,
+        retryAfter: null,
+        at: Date.now(),
+      });
+    next = HEAD_START;
 
     // Four clients, each retrying its refused request as a SOAR playbook would (after a short pause, not
     // the full Retry-After: the point is to see what the API answers throughout).

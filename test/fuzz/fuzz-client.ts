@@ -192,6 +192,16 @@ function visionOneItemProblems(item: unknown, i: number): string[] {
   return visionOneEnvelope(item.body).map((p) => `207 item ${i}: ${p}`);
 }
 
+/** One item of a native bulk answer (CONTRACT §5): 202 with a taskId, or a 4xx with the native error shape. */
+function nativeItemProblems(item: unknown, i: number): string[] {
+  if (!isObject(item) || typeof item.status !== 'number' || !('account' in item))
+    return [`207 item ${i} is not {account, status}`];
+  if (item.status === 202)
+    return typeof item.taskId === 'string' ? [] : [`207 item ${i}: 202 without taskId`];
+  if (item.status < 400 || item.status >= 500) return [`207 item ${i}: status ${item.status}`];
+  return nativeEnvelope({ error: item.error }).map((p) => `207 item ${i}: ${p}`);
+}
+
 /**
  * Every answer: never a 5xx, always JSON (but for 204 and HEAD), on a 4xx the door's own error shape, and an
  * X-Request-Id. Success bodies are checked only as far as their shape goes; what they say is the business of
@@ -223,6 +233,12 @@ export function problemsWith(req: WireRequest, res: WireResponse): string[] {
   if (req.door === 'visionOne' && res.status === 207) {
     if (!Array.isArray(res.json)) out.push('207 body is not an array');
     else res.json.forEach((item, i) => out.push(...visionOneItemProblems(item, i)));
+  }
+  if (req.door === 'native' && res.status === 207) {
+    const j = res.json as Record<string, unknown>;
+    if (!isObject(j) || typeof j.batchId !== 'string' || !Array.isArray(j.items))
+      out.push('207 body is not a batch');
+    else j.items.forEach((item, i) => out.push(...nativeItemProblems(item, i)));
   }
   if (req.door === 'adaxes' && req.method === 'POST' && (res.status === 200 || res.status === 202)) {
     const j = res.json as Record<string, unknown>;

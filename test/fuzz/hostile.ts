@@ -988,6 +988,18 @@ export function nativeRequest(ctx: FuzzContext): fc.Arbitrary<WireRequest> {
     { required: ['account'] },
   );
   const fromBody = objectText({ description: textOf(description), callbackUrl: textOf(callbackUrl) });
+  // Bulk bodies (issue #10): a few accounts of every hostile kind, or something that is not a list at all.
+  const accounts = textOf(
+    fc.oneof(fc.array(identifier(ctx, 2_000), { minLength: 0, maxLength: 12 }), nonString),
+  );
+  const bulkDisableBody = objectText(
+    { accounts, description: textOf(description), providers, callbackUrl: textOf(callbackUrl) },
+    { required: ['accounts'] },
+  );
+  const bulkEnableBody = objectText(
+    { accounts, description: textOf(description), callbackUrl: textOf(callbackUrl) },
+    { required: ['accounts'] },
+  );
   const seg = segment(tasksPool(ctx));
   const listQuery = queryString({
     action: fc.oneof(fc.constantFrom('disableAccount', 'enableAccount', 'DisableAccount'), hostileString),
@@ -1026,6 +1038,34 @@ export function nativeRequest(ctx: FuzzContext): fc.Arbitrary<WireRequest> {
         auth,
         encodeBody(enableBody),
         idempotencyKey,
+      ),
+    },
+    {
+      weight: 2,
+      arbitrary: post(
+        'native',
+        dryRunQuery.map((q) => `/api/v1/tasks/disable-accounts${q}`),
+        auth,
+        encodeBody(bulkDisableBody),
+        idempotencyKey,
+      ),
+    },
+    {
+      weight: 2,
+      arbitrary: post(
+        'native',
+        dryRunQuery.map((q) => `/api/v1/tasks/enable-accounts${q}`),
+        auth,
+        encodeBody(bulkEnableBody),
+        idempotencyKey,
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: get(
+        'native',
+        seg.map((s) => `/api/v1/batches/${s}`),
+        auth,
       ),
     },
     {

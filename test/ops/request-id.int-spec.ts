@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { TaskService } from '@app/engine';
 import { AppLogger } from '@app/logging';
+import { TaskStore } from '@app/persistence';
 import { startEngine, TestEngine } from '../harness/engine';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -167,11 +168,12 @@ describe('X-Request-Id and the log lines of a request', () => {
     expect(await accessLineOf('door-2')).toMatchObject({ route: 'unmatched', path: '/no/such/route' });
   });
 
-  it('keeps the id through both vendor doors and the Adaxes body parser, down to the task service', async () => {
+  it('keeps the id through both vendor doors and the Adaxes body parser, down to the task store', async () => {
     const logger = engine.api.get(AppLogger).child('spec');
-    const spy = jest.spyOn(engine.api.get(TaskService), 'createDisableTask').mockImplementation(async () => {
+    // Every door creates tasks through this one method (a single task is a batch of one).
+    const spy = jest.spyOn(engine.api.get(TaskStore), 'createDisableTasks').mockImplementation(async () => {
       logger.info('creating the task');
-      throw new Error('kaboom in createDisableTask');
+      throw new Error('kaboom in createDisableTasks');
     });
     serviceSpies.push(spy);
     const adaxes = await engine.request('POST', '/restApi/api/directoryObjects/account/disable', {
@@ -193,7 +195,7 @@ describe('X-Request-Id and the log lines of a request', () => {
       const lines = linesOf(id);
       expect(lines.map((e) => e.msg)).toContain('creating the task');
       const failure = lines.find((e) => e.level === 'error') as LogEntry & { error: { stack: string } };
-      expect(failure.error.stack).toContain('kaboom in createDisableTask');
+      expect(failure.error.stack).toContain('kaboom in createDisableTasks');
     }
   });
 

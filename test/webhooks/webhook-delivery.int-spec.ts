@@ -483,7 +483,12 @@ describe('webhooks: signed, retried, recorded deliveries (CONTRACT §8)', () => 
         `receiver.js printing task.completed: ${out}`,
       );
       expect(line).toBe(`task.completed ${taskId} successful ldap:succeeded/disabled`);
-      expect(out).toContain(`task.created ${taskId} `);
+      // Deliveries go out side by side: task.created may arrive after task.completed (the contract promises
+      // no order), so it is waited for too.
+      await eventually(
+        async () => (out.includes(`task.created ${taskId} `) ? true : undefined),
+        `receiver.js printing task.created: ${out}`,
+      );
       // It answered 204 to each signed delivery: none was refused or retried.
       const items = await settledDeliveries(`subscriptionId=${sub.id}`, await eventCount(taskId));
       expect(

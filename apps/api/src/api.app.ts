@@ -1,5 +1,6 @@
 import { DynamicModule, INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { json } from 'express';
 import helmet from 'helmet';
 import { randomUUID } from 'node:crypto';
 import { Server, STATUS_CODES } from 'node:http';
@@ -19,6 +20,8 @@ import { AppMetrics, MetricsModule } from '@app/metrics';
 import { PersistenceModule } from '@app/persistence';
 import { QueueModule } from '@app/queue';
 import { WebhooksApiModule } from '@app/webhooks';
+
+const BULK_PATHS = ['/api/v1/tasks/disable-accounts', '/api/v1/tasks/enable-accounts'];
 
 @Module({})
 export class ApiAppModule {
@@ -53,7 +56,9 @@ export async function createApiApplication(config?: AppConfig): Promise<INestApp
   // The Adaxes-style door reads its own bodies first: its clients' examples send what a strict JSON parser
   // refuses (single-quoted .NET JSON, Windows-1252 text); see adaxesBodyParser.
   app.use(ADAXES_BASE_PATH, adaxesBodyParser());
-  // Tasks are small; a large body is a mistake or an attack.
+  // Tasks are small; a large body is a mistake or an attack. The two bulk routes take up to 10,000 accounts
+  // (CONTRACT §5: bodies up to 2 MB there, and only there).
+  for (const path of BULK_PATHS) app.use(path, json({ limit: '2mb' }));
   app.useBodyParser('json', { limit: '64kb' });
   app.disable('x-powered-by');
   app.use(securityHeaders());

@@ -10,6 +10,10 @@ import {
 } from './account-identifier';
 
 describe('parseAccountIdentifier (CONTRACT §4 identifier forms)', () => {
+  it('keeps a whole surrogate pair (an emoji is a character like any other)', () => {
+    expect(parseAccountIdentifier('jdoe\ud83d\ude00').raw).toBe('jdoe\u{1F600}');
+  });
+
   it.each([
     ['jdoe@corp.example', 'email', 'jdoe@corp.example'],
     ['CORP\\jdoe', 'downLevel', 'jdoe'],
@@ -57,6 +61,9 @@ describe('parseAccountIdentifier (CONTRACT §4 identifier forms)', () => {
     ['a@b@c'],
     ['<GUID=nope>'],
     ['<SID=S-1-x>'],
+    // Lone surrogates: what a broken client sends for half an emoji; PostgreSQL cannot store them.
+    ['jdoe\udc66'],
+    ['\ud83djdoe'],
     [42],
     [null],
   ])('rejects %p with a 400 invalidAccount', (input) => {

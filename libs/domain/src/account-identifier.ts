@@ -28,6 +28,8 @@ const DOWN_LEVEL = /^([^\\/:*?"<>|,=@\s][^\\/:*?"<>|,=@]{0,14})\\([^\\]+)$/;
 const DN_START = /^\s*(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)+)\s*=/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+/** Half of a UTF-16 surrogate pair on its own: not a character, and no database or directory can store it. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export function parseAccountIdentifier(input: unknown): AccountIdentifier {
   if (typeof input !== 'string') throw badRequest('invalidAccount', 'account must be a string');
@@ -37,6 +39,8 @@ export function parseAccountIdentifier(input: unknown): AccountIdentifier {
   if (Buffer.byteLength(raw, 'utf8') > MAX_ACCOUNT_LENGTH)
     throw badRequest('invalidAccount', `account must be at most ${MAX_ACCOUNT_LENGTH} bytes (UTF-8)`);
   if (CONTROL.test(raw)) throw badRequest('invalidAccount', 'account must not contain control characters');
+  if (LONE_SURROGATE.test(raw))
+    throw badRequest('invalidAccount', 'account must be valid Unicode text (it holds a lone surrogate)');
   // Compatibility look-alikes (full-width ｊｄｏｅ, math bold, circled letters) and singletons such as the
   // Kelvin sign are folded to plain letters by some directories' matching rules (slapd's uid), so they could
   // name an account the analyst never typed. A name written composed or decomposed (ü or u + ¨) stays allowed.

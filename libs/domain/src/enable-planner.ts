@@ -1,4 +1,4 @@
-import { conflict } from './domain-error';
+import { conflict, DomainError } from './domain-error';
 import { AccountState, ProviderKind, TaskAction, TaskStatus } from './task.types';
 
 /** A task that names the same account as a new Enable request (CONTRACT §4.1 ordering). */
@@ -56,11 +56,14 @@ export function assertNoTaskInProgress(related: readonly RelatedTask[]): void {
     );
   }
   const enable = related.find((t) => t.action === 'enableAccount' && t.status === 'inProgress');
-  if (enable) {
-    throw conflict('taskInProgress', 'An Enable User Account task for this account is already in progress.', {
-      taskId: enable.id,
-    });
-  }
+  if (enable) throw enableInProgress(enable.id);
+}
+
+/** 409 `taskInProgress`: an Enable of the account (this task) is already in progress. */
+export function enableInProgress(taskId: string): DomainError {
+  return conflict('taskInProgress', 'An Enable User Account task for this account is already in progress.', {
+    taskId,
+  });
 }
 
 /**

@@ -4,3 +4,4 @@ export * from './domain-error';
 export * from './account-identifier';
 export * from './enable-planner';
 export * from './rate-limit';
+export * from './batch-sequencing';

@@ -36,7 +36,9 @@ export class EngineWorkerModule implements OnApplicationBootstrap, BeforeApplica
     private readonly registry: DirectoryRegistry,
     private readonly logger: AppLogger,
   ) {
-    this.workers = new TargetWorkers(bullOptions, runner, logger.child('worker'));
+    this.workers = new TargetWorkers(bullOptions, runner, logger.child('worker'), (provider) =>
+      registry.has(provider) ? registry.get(provider).pacer : undefined,
+    );
   }
 
   onApplicationBootstrap(): void {

@@ -62,11 +62,10 @@ export class Reconciler {
         });
         this.logger.warn('target of a provider no longer configured failed', { taskId, provider });
       }
-      let added = 0;
-      for (const { taskId, provider } of await this.store.unfinishedTargets(graceMs)) {
-        if (!configured.includes(provider)) continue;
-        if ((await this.dispatcher.requeue(taskId, provider)) === 'added') added++;
-      }
+      const unfinished = await this.store.unfinishedTargets(graceMs);
+      const added = await this.dispatcher.requeueMissing(
+        unfinished.filter((t) => configured.includes(t.provider)),
+      );
       this.metrics?.reconcilerRequeue(added);
       if (added) this.logger.info('reconciler queued unfinished targets again', { added });
       const swept = await this.idempotency.sweepExpired();

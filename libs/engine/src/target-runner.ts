@@ -61,7 +61,7 @@ export class TargetRunner implements TargetJobHandler {
     const claimed = await this.store.claimTarget(taskId, provider);
     if (!claimed) return { kind: 'done' };
     if (!this.registry.has(provider)) {
-      await this.store.finishTarget(taskId, provider, claimed.fence, notConfigured(provider));
+      await this.store.finishTarget(taskId, provider, claimed.fence, notConfigured(provider), claimed.shape);
       measured?.end('failed');
       return { kind: 'done' };
     }
@@ -77,10 +77,13 @@ export class TargetRunner implements TargetJobHandler {
       const result = await withTimeout(timeoutMs, attempt, () =>
         this.act(this.registry.get(provider), claimed, attempt),
       );
-      await this.store.finishTarget(taskId, provider, claimed.fence, {
-        ...result,
-        warnings: attempt.warnings,
-      });
+      await this.store.finishTarget(
+        taskId,
+        provider,
+        claimed.fence,
+        { ...result, warnings: attempt.warnings },
+        claimed.shape,
+      );
       measured?.end(result.status, result.outcome);
       return { kind: 'done' };
     } catch (e) {
@@ -90,10 +93,13 @@ export class TargetRunner implements TargetJobHandler {
         return { kind: 'wait', waitMs: e.waitMs + Math.floor(Math.random() * e.waitMs), reason: e.reason };
       }
       if (e instanceof AttemptStoppedError) {
-        await this.store.finishTarget(taskId, provider, claimed.fence, {
-          status: 'skipped',
-          outcome: e.reason,
-        });
+        await this.store.finishTarget(
+          taskId,
+          provider,
+          claimed.fence,
+          { status: 'skipped', outcome: e.reason },
+          claimed.shape,
+        );
         measured?.end('skipped', e.reason);
         return { kind: 'done' };
       }
@@ -139,22 +145,22 @@ export class TargetRunner implements TargetJobHandler {
           );
     }
     const found = { objectId: account.objectId, objectRef: account.objectRef };
-    await this.store.recordResolution(fence, {
+    const resolution = {
       taskId: task.id,
       provider: target.provider,
       ...found,
       identifierKeys: keysOfIdentifiers(account.identifiers),
-    });
+    };
     if (disabling && account.protectedReason) {
+      await this.store.recordResolution(fence, resolution);
       return {
         ...failed('protectedAccount', `Never disabled: ${account.protectedReason}. Nothing was changed.`),
         ...found,
       };
     }
 
-    const lock = await this.store.acquireObjectLock(fence, {
-      provider: target.provider,
-      objectRef: account.objectRef,
+    // One statement for both: recording the resolution is what proves the claim the lease is taken for.
+    const lock = await this.store.recordResolution(fence, resolution, {
       leaseMs: attempt.leaseMs,
       action: task.action,
       taskId: task.id,
@@ -225,7 +231,7 @@ export class TargetRunner implements TargetJobHandler {
     err: DirectoryError,
     maxAttempts: number,
   ): Promise<TargetVerdict> {
-    const { task, target, fence } = claimed;
+    const { task, target, fence, shape } = claimed;
     const attempts = target.attempts;
     const error = { code: err.code, message: err.message };
     const log = { taskId: task.id, provider: target.provider, attempts, error };
@@ -234,12 +240,13 @@ export class TargetRunner implements TargetJobHandler {
     const cap = rateLimited ? maxAttempts * RATE_LIMIT_ATTEMPT_FACTOR : maxAttempts;
     if (!err.transient || attempts >= cap) {
       this.logger.warn('target failed', log);
-      await this.store.finishTarget(task.id, target.provider, fence, {
-        status: 'failed',
-        outcome: null,
-        error,
-        warnings: attempt.warnings,
-      });
+      await this.store.finishTarget(
+        task.id,
+        target.provider,
+        fence,
+        { status: 'failed', outcome: null, error, warnings: attempt.warnings },
+        shape,
+      );
       return { kind: 'done' };
     }
     this.logger.info('target will be retried', log);

@@ -23,6 +23,8 @@ export interface TaskView {
   account: string;
   description: string | null;
   disableTaskId: string | null;
+  /** The bulk request that created it (CONTRACT §5), if any. */
+  batchId: string | null;
   createdBy: string;
   createdAt: string;
   updatedAt: string;
@@ -56,6 +58,7 @@ export function toTaskView(task: TaskEntity): TaskView {
     account: task.account,
     description: task.description,
     disableTaskId: task.disableTaskId,
+    batchId: task.batchId ?? null,
     createdBy: task.createdBy,
     createdAt: iso(task.createdAt) as string,
     updatedAt: iso(task.updatedAt) as string,

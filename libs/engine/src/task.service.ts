@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import {
@@ -6,6 +7,7 @@ import {
   conflict,
   DomainError,
   isStorableDate,
+  LONE_SURROGATE,
   matchKeys,
   notFound,
   parseAccountIdentifier,
@@ -16,7 +18,14 @@ import {
 } from '@app/domain';
 import { AppLogger } from '@app/logging';
 import { AppMetrics } from '@app/metrics';
-import { NewDisableTask, NewEnableTask, TaskEntity, TaskStore } from '@app/persistence';
+import {
+  Creation,
+  NewDisableTask,
+  NewEnableTask,
+  NewTaskItem,
+  TaskEntity,
+  TaskStore,
+} from '@app/persistence';
 import { TargetDispatcher } from '@app/queue';
 import { TaskEventView, toTaskEventView } from './task-events';
 import { TaskPreview, toTaskPreview } from './task-preview';
@@ -44,11 +53,69 @@ export interface ListRequest {
   createdBefore?: string;
   limit?: string;
   cursor?: string;
+  batchId?: string;
 }
 
+export interface BulkDisableRequest {
+  accounts: unknown;
+  description?: unknown;
+  providers?: unknown;
+  callbackUrl?: unknown;
+}
+
+export interface BulkEnableRequest {
+  accounts: unknown;
+  description?: unknown;
+  callbackUrl?: unknown;
+}
+
+/** One account of a request that names several, each with its own description (the Vision One door). */
+export interface AccountItem {
+  account: unknown;
+  description?: unknown;
+}
+
+/** What one account got: its new task, or the rule that refused it (the same 4xx it would get on its own). */
+export type ItemOutcome = { taskId: string } | { error: DomainError };
+
+export interface CreateOptions {
+  /** Record the tasks as one bulk request under this id. */
+  batchId?: string;
+  /** Rehearse (CONTRACT §5 dryRun): run the same statements, roll back, queue nothing. */
+  dryRun?: boolean;
+}
+
+export type BulkItem =
+  | { account: unknown; status: 202; taskId?: string }
+  | { account: unknown; status: number; error: { code: string; message: string } & Record<string, unknown> };
+
+/** CONTRACT §5 bulk answer: one item per account, in request order. */
+export interface BulkResponse {
+  batchId: string;
+  items: BulkItem[];
+}
+
+export interface BatchView {
+  id: string;
+  action: TaskAction;
+  createdBy: string;
+  createdAt: string;
+  /** Accounts the request named; accepted ones got a task, rejected ones an error item. */
+  requested: number;
+  accepted: number;
+  rejected: number;
+  /** The batch's tasks by status, counted now. */
+  counts: Record<TaskStatus, number>;
+  /** No accepted task is still in progress. */
+  done: boolean;
+}
+
+export const MAX_BULK_ACCOUNTS = 10_000;
 export const MAX_DESCRIPTION_LENGTH = 2000;
 /** How long a create waits for Redis before answering anyway (the reconciler queues the task later). */
 const ENQUEUE_TIMEOUT_MS = 2000;
+/** A bulk's jobs take longer to hand to Redis: this much more per target, on top of ENQUEUE_TIMEOUT_MS. */
+const ENQUEUE_TIMEOUT_PER_TARGET_MS = 1;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -68,6 +135,115 @@ export class TaskService {
   async createDisableTask(req: DisableRequest, createdBy: string): Promise<TaskView> {
     const id = await this.store.createDisableTask(this.disableInput(req, createdBy));
     return this.afterCreate(id);
+  }
+
+  /**
+   * CONTRACT §5 bulk Disable: one task per account, each under the same rules as one by one; an account that
+   * breaks one (a bad identifier, the Disable limit) gets its error item and the others go ahead. A request
+   * that is wrong as a whole (no accounts, an unknown provider, a bad description) is refused whole.
+   */
+  async createDisableTasks(req: BulkDisableRequest, createdBy: string): Promise<BulkResponse> {
+    const accounts = bulkAccounts(req.accounts);
+    const description = optionalDescription(req.description);
+    const batchId = randomUUID();
+    const items = accounts.map((account) => ({ account, description }));
+    const outcomes = await this.disableItems(items, req, createdBy, { batchId });
+    return { batchId, items: bulkItems(accounts, outcomes) };
+  }
+
+  /** CONTRACT §5 bulk Enable: as createDisableTasks, each account refused or accepted as on its own. */
+  async createEnableTasks(req: BulkEnableRequest, createdBy: string): Promise<BulkResponse> {
+    const accounts = bulkAccounts(req.accounts);
+    const description = optionalDescription(req.description);
+    const batchId = randomUUID();
+    const items = accounts.map((account) => ({ account, description }));
+    const outcomes = await this.enableItems(items, req, createdBy, { batchId });
+    return { batchId, items: bulkItems(accounts, outcomes) };
+  }
+
+  /** A bulk Disable's `dryRun`: what each account would get, from the very statements a create runs, rolled back. */
+  async previewDisableTasks(req: BulkDisableRequest, createdBy: string): Promise<{ items: BulkItem[] }> {
+    const accounts = bulkAccounts(req.accounts);
+    const description = optionalDescription(req.description);
+    const items = accounts.map((account) => ({ account, description }));
+    const outcomes = await this.disableItems(items, req, createdBy, { dryRun: true });
+    return { items: bulkItems(accounts, outcomes, { dryRun: true }) };
+  }
+
+  /** A bulk Enable's `dryRun`. */
+  async previewEnableTasks(req: BulkEnableRequest, createdBy: string): Promise<{ items: BulkItem[] }> {
+    const accounts = bulkAccounts(req.accounts);
+    const description = optionalDescription(req.description);
+    const items = accounts.map((account) => ({ account, description }));
+    const outcomes = await this.enableItems(items, req, createdBy, { dryRun: true });
+    return { items: bulkItems(accounts, outcomes, { dryRun: true }) };
+  }
+
+  /**
+   * Disable tasks for accounts that each carry their own description (the Vision One door's arrays): the
+   * same path as the bulk routes. An item's own mistakes are its error; `common` mistakes refuse the request.
+   */
+  async disableItems(
+    items: readonly AccountItem[],
+    common: { providers?: unknown; callbackUrl?: unknown },
+    createdBy: string,
+    opts: CreateOptions = {},
+  ): Promise<ItemOutcome[]> {
+    const callbackUrl = optionalCallbackUrl(common.callbackUrl);
+    const providers = this.selectProviders(common.providers);
+    const { outcomes, valid } = checkItems(items);
+    const batch = {
+      createdBy,
+      callbackUrl,
+      requestedProviders: common.providers === undefined ? null : providers.map((p) => p.id),
+      targets: providers.map((p) => ({ provider: p.id, kind: p.kind })),
+      items: valid.map((v) => v.item),
+      batch: opts.batchId ? { id: opts.batchId, requested: items.length } : undefined,
+    };
+    if (opts.dryRun) return placed(outcomes, valid, await this.store.rehearseDisableTasks(batch));
+    return this.afterCreateMany(
+      'disableAccount',
+      outcomes,
+      valid,
+      await this.store.createDisableTasks(batch),
+    );
+  }
+
+  /** Enable tasks for accounts that each carry their own description; see disableItems. */
+  async enableItems(
+    items: readonly AccountItem[],
+    common: { callbackUrl?: unknown },
+    createdBy: string,
+    opts: CreateOptions = {},
+  ): Promise<ItemOutcome[]> {
+    const callbackUrl = optionalCallbackUrl(common.callbackUrl);
+    const { outcomes, valid } = checkItems(items);
+    const batch = {
+      createdBy,
+      callbackUrl,
+      configuredProviders: this.config.providers.map((p) => p.id),
+      items: valid.map((v) => v.item),
+      batch: opts.batchId ? { id: opts.batchId, requested: items.length } : undefined,
+    };
+    if (opts.dryRun) return placed(outcomes, valid, await this.store.rehearseEnableTasks(batch));
+    return this.afterCreateMany('enableAccount', outcomes, valid, await this.store.createEnableTasks(batch));
+  }
+
+  /** CONTRACT §5: a bulk request's tasks counted by status, now. */
+  async getBatch(id: string): Promise<BatchView> {
+    const batch = UUID.test(id) ? await this.store.findBatch(id) : null;
+    if (!batch) throw notFound('batchNotFound', `No batch with id ${id}.`);
+    return {
+      id: batch.id,
+      action: batch.action,
+      createdBy: batch.createdBy,
+      createdAt: new Date(batch.createdAt).toISOString(),
+      requested: batch.requested,
+      accepted: batch.accepted,
+      rejected: batch.rejected,
+      counts: batch.counts,
+      done: batch.counts.inProgress === 0,
+    };
   }
 
   /**
@@ -210,7 +386,10 @@ export class TaskService {
     if (req.status !== undefined && !TASK_STATUSES.includes(req.status as TaskStatus)) {
       throw badRequest('invalidQuery', `status must be one of ${TASK_STATUSES.join(', ')}`);
     }
+    if (req.batchId !== undefined && !UUID.test(req.batchId))
+      throw badRequest('invalidQuery', 'batchId must be a batch id (a UUID)');
     const tasks = await this.store.listTasks({
+      batchId: req.batchId,
       action: req.action as TaskAction | undefined,
       status: req.status as TaskStatus | undefined,
       accountKeys: req.account ? matchKeys(parseAccountIdentifier(req.account)) : undefined,
@@ -238,26 +417,52 @@ export class TaskService {
     const task = await this.findEntity(id);
     this.metrics?.taskCreated(task.action);
     const pending = task.targets.filter((t) => t.status === 'pending').map((t) => t.provider);
-    // The task is already committed; if Redis is down the reconciler queues it once Redis is back. The caller
-    // is not kept waiting for that: ioredis holds commands while it reconnects, so an add could hang for ever.
+    // The task is already committed; if Redis is down the reconciler queues it once Redis is back.
+    await this.queueWithin(ENQUEUE_TIMEOUT_MS, () => this.dispatcher.enqueue(id, pending), { taskId: id });
+    return toTaskView(task);
+  }
+
+  /**
+   * Queues the accepted tasks' targets (one addBulk per provider) and puts each outcome back in its place.
+   * As for one task, the tasks are already committed: if Redis is slow or down the reconciler queues them.
+   */
+  private async afterCreateMany(
+    action: TaskAction,
+    outcomes: ItemOutcome[],
+    valid: ReadonlyArray<{ index: number }>,
+    created: Creation[],
+  ): Promise<ItemOutcome[]> {
+    const queued: Array<{ taskId: string; providers: string[] }> = [];
+    for (const c of created) {
+      if ('error' in c) continue;
+      queued.push({ taskId: c.taskId, providers: c.pending });
+      this.metrics?.taskCreated(action);
+    }
+    const targets = queued.reduce((n, q) => n + q.providers.length, 0);
+    await this.queueWithin(
+      ENQUEUE_TIMEOUT_MS + targets * ENQUEUE_TIMEOUT_PER_TARGET_MS,
+      () => this.dispatcher.enqueueMany(queued),
+      { tasks: queued.length },
+    );
+    return placed(outcomes, valid, created);
+  }
+
+  /**
+   * ioredis holds commands while it reconnects, so an add could hang for ever: the caller is answered after
+   * `ms` at most, and the reconciler queues whatever did not make it.
+   */
+  private async queueWithin(ms: number, enqueue: () => Promise<void>, log: Record<string, unknown>) {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Redis did not answer within ${ENQUEUE_TIMEOUT_MS} ms`)),
-        ENQUEUE_TIMEOUT_MS,
-      );
+      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
     });
-    const enqueued = this.dispatcher.enqueue(id, pending);
+    const enqueued = enqueue();
     enqueued.catch(() => undefined);
     await Promise.race([enqueued, timeout])
       .catch((e: Error) =>
-        this.logger.warn('could not queue targets now; the reconciler will', {
-          taskId: id,
-          error: e.message,
-        }),
+        this.logger.warn('could not queue targets now; the reconciler will', { ...log, error: e.message }),
       )
       .finally(() => clearTimeout(timer));
-    return toTaskView(task);
   }
 
   private selectProviders(requested: unknown) {
@@ -280,12 +485,96 @@ export class TaskService {
   }
 }
 
+/** The `accounts` of a bulk body: an array of 1 to MAX_BULK_ACCOUNTS entries (each is checked on its own). */
+function bulkAccounts(v: unknown): unknown[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_BULK_ACCOUNTS) {
+    throw badRequest(
+      'invalidAccounts',
+      `accounts must be an array of 1 to ${MAX_BULK_ACCOUNTS} account identifiers` +
+        (Array.isArray(v) ? `; it holds ${v.length}` : ''),
+    );
+  }
+  return v;
+}
+
+/** Each item's account and description checked on its own: a mistake is that item's error, not the request's. */
+function checkItems(items: readonly AccountItem[]): {
+  outcomes: ItemOutcome[];
+  valid: Array<{ index: number; item: NewTaskItem }>;
+} {
+  const outcomes: ItemOutcome[] = new Array(items.length);
+  const valid: Array<{ index: number; item: NewTaskItem }> = [];
+  items.forEach((it, index) => {
+    try {
+      const account = parseAccountIdentifier(it.account);
+      valid.push({
+        index,
+        item: {
+          account: account.raw,
+          description: optionalDescription(it.description),
+          identifierKeys: matchKeys(account),
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof DomainError)) throw e;
+      outcomes[index] = { error: e };
+    }
+  });
+  return { outcomes, valid };
+}
+
+/** The store's answers for the valid items, put back in their places among the items refused before it. */
+function placed(
+  outcomes: ItemOutcome[],
+  valid: ReadonlyArray<{ index: number }>,
+  created: Creation[],
+): ItemOutcome[] {
+  created.forEach((c, k) => {
+    outcomes[valid[k].index] = 'error' in c ? { error: c.error } : { taskId: c.taskId };
+  });
+  return outcomes;
+}
+
+/** A dry run's accepted items carry no task id: the tasks were rolled back and the ids mean nothing. */
+function bulkItems(
+  accounts: unknown[],
+  outcomes: ItemOutcome[],
+  opts: { dryRun?: boolean } = {},
+): BulkItem[] {
+  return outcomes.map((o, i) => {
+    const account = echoed(accounts[i]);
+    if ('error' in o) {
+      const error = { code: o.error.code, message: o.error.message, ...o.error.details };
+      return { account, status: o.error.httpStatus, error };
+    }
+    return opts.dryRun ? { account, status: 202 } : { account, status: 202, taskId: o.taskId };
+  });
+}
+
+/**
+ * The entry an item answers, as given, so a caller can match answers to its list. An object or array (never
+ * an account) is answered as null: echoing a hostile one nested thousands deep would overflow the serialiser.
+ */
+function echoed(account: unknown): unknown {
+  if (account !== null && typeof account === 'object') return null;
+  // Half a surrogate pair and NUL cannot be stored as JSON in PostgreSQL (an Idempotency-Key's saved answer):
+  // echoed as U+FFFD, the way a decoder shows what it cannot read.
+  return typeof account === 'string' ? account.replace(UNSTORABLE, '\uFFFD') : account;
+}
+
+const UNSTORABLE = new RegExp(`${LONE_SURROGATE.source}|\\u0000`, 'g');
+
 function optionalDescription(v: unknown): string | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'string') throw badRequest('invalidDescription', 'description must be a string');
   // PostgreSQL text cannot hold U+0000.
   if (v.includes('\u0000'))
     throw badRequest('invalidDescription', 'description must not contain NUL characters');
+  if (LONE_SURROGATE.test(v))
+    throw badRequest(
+      'invalidDescription',
+      'description must be valid Unicode text (it holds a lone surrogate)',
+    );
   if (v.length > MAX_DESCRIPTION_LENGTH) {
     throw badRequest(
       'invalidDescription',

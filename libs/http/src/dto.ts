@@ -51,6 +51,37 @@ export class EnableFromDisableBody {
   callbackUrl?: string;
 }
 
+const ACCOUNT_EXAMPLES = ['jdoe@corp.example', 'CORP\\asmith', 'uid=bwayne,ou=people,dc=corp,dc=example'];
+
+export class BulkDisableBody {
+  @ApiProperty({
+    type: [String],
+    minItems: 1,
+    maxItems: 10_000,
+    example: ACCOUNT_EXAMPLES,
+    description: 'One Disable task per entry, answered in this order. Bodies up to 2 MB.',
+  })
+  accounts!: string[];
+  @ApiPropertyOptional({ maxLength: 2000, description: 'The description of every task of the batch.' })
+  description?: string;
+  @ApiPropertyOptional({
+    type: [String],
+    description: 'Provider ids to act in; default: every configured provider',
+  })
+  providers?: string[];
+  @ApiPropertyOptional({ example: 'https://soar.example/hooks/task' })
+  callbackUrl?: string;
+}
+
+export class BulkEnableBody {
+  @ApiProperty({ type: [String], minItems: 1, maxItems: 10_000, example: ACCOUNT_EXAMPLES })
+  accounts!: string[];
+  @ApiPropertyOptional({ maxLength: 2000 })
+  description?: string;
+  @ApiPropertyOptional()
+  callbackUrl?: string;
+}
+
 /** Rejects anything but a JSON object with known keys, before any work is done. */
 export function checkBody(body: unknown, allowed: readonly string[]): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -125,6 +156,13 @@ export class TaskViewDto {
     description: 'Enable tasks: the Disable task they undo.',
   })
   disableTaskId!: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    format: 'uuid',
+    description: 'The bulk request that created the task (GET /api/v1/batches/{id}), if any.',
+  })
+  batchId!: string | null;
   @ApiProperty({ description: 'The API key name (or `cli`).' }) createdBy!: string;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;
@@ -149,11 +187,60 @@ export class TaskListDto {
   nextCursor!: string | null;
 }
 
+@ApiSchema({ name: 'BulkItem' })
+export class BulkItemDto {
+  @ApiProperty({ description: 'The entry of `accounts` this item answers, as given.' }) account!: string;
+  @ApiProperty({
+    type: 'integer',
+    example: 202,
+    description: '202: the task was created; otherwise the 4xx the account would get on its own.',
+  })
+  status!: number;
+  @ApiPropertyOptional({ format: 'uuid', description: 'With status 202.' }) taskId?: string;
+  @ApiPropertyOptional({
+    type: ApiErrorDto,
+    description: 'With a 4xx: code and message, and details such as taskId (taskInProgress).',
+  })
+  error?: ApiErrorDto;
+}
+
+@ApiSchema({ name: 'BulkResponse' })
+export class BulkResponseDto {
+  @ApiProperty({ format: 'uuid', description: 'GET /api/v1/batches/{batchId}; Location names it too.' })
+  batchId!: string;
+  @ApiProperty({ type: [BulkItemDto], description: 'One item per account, in request order.' })
+  items!: BulkItemDto[];
+}
+
+@ApiSchema({ name: 'BatchStatusCounts' })
+export class BatchStatusCountsDto {
+  @ApiProperty({ type: 'integer', minimum: 0 }) inProgress!: number;
+  @ApiProperty({ type: 'integer', minimum: 0 }) successful!: number;
+  @ApiProperty({ type: 'integer', minimum: 0 }) partiallySuccessful!: number;
+  @ApiProperty({ type: 'integer', minimum: 0 }) unsuccessful!: number;
+}
+
+@ApiSchema({ name: 'Batch' })
+export class BatchViewDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ enum: TASK_ACTIONS }) action!: TaskAction;
+  @ApiProperty() createdBy!: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Accounts the request named.' })
+  requested!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Accounts that got a task.' }) accepted!: number;
+  @ApiProperty({ type: 'integer', minimum: 0, description: 'Accounts answered with an error item.' })
+  rejected!: number;
+  @ApiProperty({ type: BatchStatusCountsDto, description: "The batch's tasks by status, counted now." })
+  counts!: BatchStatusCountsDto;
+  @ApiProperty({ description: 'No task of the batch is still inProgress.' }) done!: boolean;
+}
+
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Bad input (invalidBody, invalidAccount, invalidQuery, invalidCursor, ...); nothing was done.',
   401: 'Missing or unknown API key (unauthorized).',
   403: 'The key lacks the scope (forbidden).',
-  404: 'No such task or provider.',
+  404: 'No such task, batch or provider.',
   409: 'Conflict: taskInProgress (with taskId), noPriorDisableTask, taskEnded, or the same Idempotency-Key still running.',
   413: 'Body too large (payloadTooLarge).',
   415: 'Not application/json (unsupportedMediaType).',

@@ -3,6 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { AuthModule } from '@app/auth';
 import { EngineModule } from '@app/engine';
 import { AdaxesController } from './adaxes/adaxes.controller';
+import { BatchesController } from './batches.controller';
 import { ErrorEnvelopeFilter } from './error.filter';
 import { HealthController } from './health.controller';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
@@ -15,6 +16,7 @@ import { VisionOneController } from './vision-one/vision-one.controller';
   imports: [AuthModule, EngineModule],
   controllers: [
     TasksController,
+    BatchesController,
     ProvidersController,
     HealthController,
     VisionOneController,

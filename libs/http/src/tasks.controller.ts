@@ -24,10 +24,21 @@ import {
 import type { Response } from 'express';
 import { ApiKeyGuard, AuthenticatedRequest, RequireScope } from '@app/auth';
 import { TASK_ACTIONS, TASK_STATUSES } from '@app/domain';
-import { ListRequest, TaskEventView, TaskPreview, TaskService, TaskView } from '@app/engine';
+import {
+  BulkItem,
+  BulkResponse,
+  ListRequest,
+  TaskEventView,
+  TaskPreview,
+  TaskService,
+  TaskView,
+} from '@app/engine';
 import { parseDryRun } from './dry-run';
 import {
   ApiErrorResponses,
+  BulkDisableBody,
+  BulkEnableBody,
+  BulkResponseDto,
   checkBody,
   DisableAccountBody,
   EnableAccountBody,
@@ -52,6 +63,23 @@ const DryRun = () =>
         'get; nothing is stored or queued, and an Idempotency-Key is not recorded.',
     }),
     ApiResponse({ status: 200, type: TaskPreviewDto, description: 'dryRun=true: the task as it would be.' }),
+  );
+
+const BulkDryRun = () =>
+  applyDecorators(
+    ApiQuery({
+      name: 'dryRun',
+      required: false,
+      enum: ['true', 'false'],
+      description:
+        'true: answer 200 with what each account would get (202 or its 4xx, without task ids); nothing is ' +
+        'stored or queued.',
+    }),
+    ApiResponse({
+      status: 200,
+      type: BulkResponseDto,
+      description: 'dryRun=true: the items as they would be.',
+    }),
   );
 
 /** The native API (CONTRACT §5). */
@@ -106,6 +134,56 @@ export class TasksController {
     const b = checkBody(body, ['account', 'description', 'callbackUrl']);
     if (rehearse) return previewed(res, await this.tasks.previewEnableTask(b, creator(req)));
     return located(res, await this.tasks.createEnableTask(b, creator(req)));
+  }
+
+  @Post('disable-accounts')
+  @HttpCode(207)
+  @RequireScope('tasks:write')
+  @ApiOperation({
+    summary: 'Disable up to 10,000 accounts: one task per account, each answered in its place.',
+    description:
+      'Every account is checked and created exactly as it would be on its own (disable-account); one that is ' +
+      'refused gets its 4xx item and the others go ahead. Location names the batch. Bodies up to 2 MB.',
+  })
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiResponse({ status: 207, type: BulkResponseDto, description: 'One item per account, in request order.' })
+  @ApiErrorResponses(400, 401, 403, 413, 415, 422, 429, 503)
+  @BulkDryRun()
+  async disableMany(
+    @Body() body: BulkDisableBody,
+    @Query('dryRun') dryRun: unknown,
+    @Req() req: AuthenticatedRequest,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<BulkResponse | { items: BulkItem[] }> {
+    const rehearse = parseDryRun(dryRun);
+    const b = checkBody(body, ['accounts', 'description', 'providers', 'callbackUrl']) as never;
+    if (rehearse) return previewed(res, await this.tasks.previewDisableTasks(b, creator(req)));
+    return batchLocated(res, await this.tasks.createDisableTasks(b, creator(req)));
+  }
+
+  @Post('enable-accounts')
+  @HttpCode(207)
+  @RequireScope('tasks:write')
+  @ApiOperation({
+    summary: 'Re-enable up to 10,000 accounts: one Enable task per account, each answered in its place.',
+    description:
+      'Each account gets what enable-account would answer it, in request order: 202 with its task, or the 409 ' +
+      '(taskInProgress, noPriorDisableTask, ambiguousAccount) or 400 it would get on its own.',
+  })
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiResponse({ status: 207, type: BulkResponseDto, description: 'One item per account, in request order.' })
+  @ApiErrorResponses(400, 401, 403, 413, 415, 422, 429, 503)
+  @BulkDryRun()
+  async enableMany(
+    @Body() body: BulkEnableBody,
+    @Query('dryRun') dryRun: unknown,
+    @Req() req: AuthenticatedRequest,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<BulkResponse | { items: BulkItem[] }> {
+    const rehearse = parseDryRun(dryRun);
+    const b = checkBody(body, ['accounts', 'description', 'callbackUrl']) as never;
+    if (rehearse) return previewed(res, await this.tasks.previewEnableTasks(b, creator(req)));
+    return batchLocated(res, await this.tasks.createEnableTasks(b, creator(req)));
   }
 
   @Post(':id/enable')
@@ -202,11 +280,17 @@ export class TasksController {
     schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
   })
   @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the previous page.' })
+  @ApiQuery({ name: 'batchId', required: false, description: 'Only the tasks of this bulk request.' })
   @ApiResponse({ status: 200, type: TaskListDto })
   @ApiErrorResponses(400, 401, 403, 429, 503)
   list(@Query() query: ListRequest) {
     return this.tasks.listTasks(query);
   }
+}
+
+function batchLocated(res: Response, batch: BulkResponse): BulkResponse {
+  res.setHeader('Location', `/api/v1/batches/${batch.batchId}`);
+  return batch;
 }
 
 function located(res: Response, task: TaskView): TaskView {
@@ -215,7 +299,7 @@ function located(res: Response, task: TaskView): TaskView {
 }
 
 /** A dry run created nothing: 200, and no Location. */
-function previewed(res: Response, preview: TaskPreview): TaskPreview {
+function previewed<T>(res: Response, preview: T): T {
   res.status(200);
   return preview;
 }

@@ -1,23 +1,31 @@
+import { randomUUID } from 'node:crypto';
 import { Injectable, Optional } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import {
   AccountState,
   assertNoTaskInProgress,
+  BatchCandidate,
   conflict,
   DisableRecord,
   DomainError,
+  EnablePlan,
+  enableInProgress,
   formatRateLimit,
   planEnable,
   ProviderKind,
   RelatedTask,
+  RollUp,
   rollUp,
+  sequenceRound,
   TargetOutcome,
   TargetStatus,
   TaskAction,
   TaskStatus,
+  TASK_STATUSES,
 } from '@app/domain';
 import { AppMetrics } from '@app/metrics';
 import { TaskEntity, TaskEventType, TaskTargetEntity } from './entities';
+import { EntityRows } from './entity-rows';
 
 export interface NewTask {
   account: string;
@@ -40,6 +48,66 @@ export interface NewEnableTask extends NewTask {
   configuredProviders: readonly string[];
 }
 
+/** One account of a creation request, checked and keyed by TaskService. */
+export interface NewTaskItem {
+  account: string;
+  description: string | null;
+  /** Kind-prefixed keys (see matchKeys) under which the requested identifier is recorded. */
+  identifierKeys: string[];
+}
+
+/** Disable tasks to create together: one request's accounts, with what they share. */
+export interface DisableBatch {
+  createdBy: string;
+  callbackUrl: string | null;
+  requestedProviders: string[] | null;
+  targets: Array<{ provider: string; kind: ProviderKind }>;
+  items: NewTaskItem[];
+  /** A bulk request (CONTRACT §5): its row is written with the tasks; `requested` counts every account it named. */
+  batch?: { id: string; requested: number };
+}
+
+export interface EnableBatch {
+  createdBy: string;
+  callbackUrl: string | null;
+  configuredProviders: readonly string[];
+  items: Array<NewTaskItem & { disableTaskId?: string }>;
+  batch?: { id: string; requested: number };
+}
+
+/** What one account of a creation request got, in its place: the new task, or the rule that refused it. */
+export type Creation = { taskId: string; pending: string[] } | { error: DomainError };
+
+export interface BatchRecord {
+  id: string;
+  action: TaskAction;
+  createdBy: string;
+  createdAt: Date;
+  requested: number;
+  accepted: number;
+  rejected: number;
+  counts: Record<TaskStatus, number>;
+}
+
+interface NewTaskRow {
+  /** The account's place in the request. */
+  ord: number;
+  id: string;
+  account: string;
+  description: string | null;
+}
+
+interface AcceptedEnable extends NewTaskRow {
+  keys: string[];
+  plan: EnablePlan;
+  disableKeys: string[];
+}
+
+interface EnableFacts extends BatchCandidate<EnablePlan> {
+  /** Every identifier the Disable tasks it would reverse knew the account by. */
+  disableKeys: string[];
+}
+
 /** The attempt that owns a target: every write it makes names its claim generation (a fencing token). */
 export interface Fence {
   targetId: string;
@@ -50,6 +118,7 @@ export interface ClaimedTarget {
   target: TaskTargetEntity;
   task: TaskEntity;
   fence: Fence;
+  shape: TaskShape;
 }
 
 export interface TargetResult {
@@ -67,6 +136,7 @@ export interface TargetResult {
 }
 
 export interface TaskListFilter {
+  batchId?: string;
   action?: TaskAction;
   status?: TaskStatus;
   accountKeys?: string[];
@@ -95,9 +165,31 @@ export class AttemptStoppedError extends Error {
 
 export type ObjectLockResult = 'acquired' | 'busy' | 'superseded';
 
-/** Thrown out of a rehearsed creation's transaction to roll it back, carrying the task it had built. */
+/** What taking an object's lease needs besides the object: how long, and the task that asks. */
+export interface ObjectLeaseRequest {
+  leaseMs: number;
+  action: TaskAction;
+  taskId: string;
+  taskSeq: string;
+}
+
+export interface ObjectLock extends ObjectLeaseRequest {
+  provider: string;
+  objectRef: string;
+}
+
+/**
+ * What a claim learns about the target's task. A task's targets are all written when it is created, so a
+ * task with one target has no other finisher to wait for (see finishTarget).
+ */
+export interface TaskShape {
+  action: TaskAction;
+  targetCount: number;
+}
+
+/** Thrown out of a rehearsed creation's transaction to roll it back, carrying what it had built. */
 class Rehearsal extends Error {
-  constructor(readonly task: TaskEntity) {
+  constructor(readonly result: unknown) {
     super('rehearsal: rolled back on purpose');
     this.name = 'Rehearsal';
   }
@@ -127,13 +219,32 @@ export class TaskStore {
     @Optional() private readonly metrics?: AppMetrics,
   ) {}
 
+  private entityRows?: { targets: EntityRows<TaskTargetEntity>; tasks: EntityRows<TaskEntity> };
+
+  /** Built on first use: the entities' metadata exists once the DataSource is initialised. */
+  private rows() {
+    this.entityRows ??= {
+      targets: new EntityRows(this.dataSource, TaskTargetEntity, 'x_'),
+      tasks: new EntityRows(this.dataSource, TaskEntity, 't_'),
+    };
+    return this.entityRows;
+  }
+
   /**
    * A Disable is always accepted (CONTRACT §4.1). In the same transaction it supersedes every Enable of the
    * account still in progress: targets not yet acting end `skipped/superseded`, running ones are asked to stop
    * before their next write (and where one already re-enabled the account, this Disable disables it again).
    */
   async createDisableTask(input: NewDisableTask): Promise<string> {
-    return this.dataSource.transaction((m) => this.disableInTransaction(m, input));
+    return onlyTask(await this.createDisableTasks(disableBatchOf(input)));
+  }
+
+  /**
+   * Disable tasks for many accounts in one transaction (issue #10): one statement per table however many
+   * accounts, each answered exactly as if created one by one. Refusals (the Disable limit) come back in place.
+   */
+  async createDisableTasks(batch: DisableBatch): Promise<Creation[]> {
+    return this.dataSource.transaction((m) => this.disablesInTransaction(m, batch));
   }
 
   /**
@@ -141,36 +252,69 @@ export class TaskStore {
    * same lock, rolled back, so its answer follows exactly the rules of a real create and leaves nothing behind.
    */
   async rehearseDisableTask(input: NewDisableTask): Promise<TaskEntity> {
-    return this.rehearse((m) => this.disableInTransaction(m, input));
+    return this.rehearse(async (m) => onlyTask(await this.disablesInTransaction(m, disableBatchOf(input))));
   }
 
-  private async disableInTransaction(m: EntityManager, input: NewDisableTask): Promise<string> {
+  private async disablesInTransaction(m: EntityManager, batch: DisableBatch): Promise<Creation[]> {
     await this.lockTaskCreation(m);
-    await this.checkDisableLimit(m, input.createdBy);
-    const task = await this.insertTask(m, 'disableAccount', null, input);
-    for (const t of input.targets) {
-      await m.insert(TaskTargetEntity, {
-        taskId: task.id,
-        provider: t.provider,
-        kind: t.kind,
-        status: 'pending',
+    const allowance = await this.disableAllowance(m, batch.createdBy);
+    const created: Array<NewTaskRow & { keys: string[] }> = [];
+    const results: Creation[] = batch.items.map((item, ord) => {
+      if (created.length >= allowance.remaining) return { error: allowance.refusal() };
+      const id = randomUUID();
+      created.push({
+        ord,
+        id,
+        account: item.account,
+        description: item.description,
+        keys: item.identifierKeys,
       });
-    }
-    await this.recordIdentifiers(m, task.id, input.identifierKeys, 'requested');
-    await this.appendEvent(m, task.id, 'task.created', null, 'inProgress', input.createdBy, {
-      action: 'disableAccount',
-      providers: input.targets.map((t) => t.provider),
+      return { taskId: id, pending: batch.targets.map((t) => t.provider) };
     });
-    const enables: Array<{ id: string }> = await m.query(
-      `SELECT DISTINCT t.id FROM tasks t JOIN account_identifiers i ON i.task_id = t.id
-        WHERE t.action = 'enableAccount' AND t.status = 'inProgress' AND i.key = ANY($1)`,
-      [input.identifierKeys],
+    if (batch.batch)
+      await this.insertBatch(m, batch.batch, 'disableAccount', batch.createdBy, created.length);
+    if (created.length === 0) return results;
+
+    const ids = created.map((c) => c.id);
+    const providers = batch.targets.map((t) => t.provider);
+    await this.insertTasks(m, 'disableAccount', batch, batch.requestedProviders, created);
+    await m.query(
+      `INSERT INTO task_targets (task_id, provider, kind, status)
+       SELECT t, p.provider, p.kind, 'pending' FROM unnest($1::uuid[]) AS t
+         CROSS JOIN unnest($2::text[], $3::text[]) AS p(provider, kind)`,
+      [ids, providers, batch.targets.map((t) => t.kind)],
     );
+    await this.insertIdentifiers(
+      m,
+      created.flatMap((c) => c.keys.map((key) => ({ taskId: c.id, key, source: 'requested' }))),
+    );
+    await this.appendCreatedEvents(
+      m,
+      batch.createdBy,
+      created.map((c) => ({ taskId: c.id, detail: { action: 'disableAccount', providers } })),
+    );
+
+    // One by one, the first of these Disables to name an Enable's account supersedes it; later ones find
+    // nothing more to stop in the same directories.
+    const firstByKey = new Map<string, string>();
+    for (const c of created) for (const k of c.keys) if (!firstByKey.has(k)) firstByKey.set(k, c.id);
+    const order = new Map(created.map((c, i) => [c.id, i]));
+    const enables: Array<{ id: string; key: string }> = await m.query(
+      `SELECT t.id, i.key FROM tasks t JOIN account_identifiers i ON i.task_id = t.id
+        WHERE t.action = 'enableAccount' AND t.status = 'inProgress' AND i.key = ANY($1)`,
+      [[...firstByKey.keys()]],
+    );
+    const supersededBy = new Map<string, string>();
+    for (const e of enables) {
+      const by = firstByKey.get(e.key) as string;
+      const current = supersededBy.get(e.id);
+      if (!current || (order.get(by) as number) < (order.get(current) as number)) supersededBy.set(e.id, by);
+    }
     // Only in the directories this Disable covers: an Enable elsewhere still restores what it was asked to.
-    const covered = input.targets.map((t) => t.provider);
-    for (const e of enables) await this.supersede(m, e.id, covered, task.id);
-    if (input.targets.length === 0) await this.rollUpTask(m, task.id, 'disableAccount', input.createdBy);
-    return task.id;
+    for (const [enableId, by] of supersededBy) await this.supersede(m, enableId, providers, by);
+    if (batch.targets.length === 0)
+      for (const id of ids) await this.rollUpTask(m, id, 'disableAccount', batch.createdBy);
+    return results;
   }
 
   /**
@@ -179,66 +323,249 @@ export class TaskStore {
    * per directory object, the state before the earliest unreversed Disable.
    */
   async createEnableTask(input: NewEnableTask): Promise<string> {
-    return this.enableBackstop(() => this.dataSource.transaction((m) => this.enableInTransaction(m, input)));
+    return onlyTask(await this.createEnableTasks(enableBatchOf(input)));
+  }
+
+  /** Enable tasks for many accounts in one transaction, each answered exactly as if created one by one. */
+  async createEnableTasks(batch: EnableBatch): Promise<Creation[]> {
+    return this.enableBackstop(() => this.dataSource.transaction((m) => this.enablesInTransaction(m, batch)));
   }
 
   /** The Enable task createEnableTask would create now, or the refusal it would get; rolled back (`dryRun`). */
   async rehearseEnableTask(input: NewEnableTask): Promise<TaskEntity> {
-    return this.enableBackstop(() => this.rehearse((m) => this.enableInTransaction(m, input)));
+    return this.enableBackstop(() =>
+      this.rehearse(async (m) => onlyTask(await this.enablesInTransaction(m, enableBatchOf(input)))),
+    );
   }
 
-  private async enableInTransaction(m: EntityManager, input: NewEnableTask): Promise<string> {
+  /**
+   * Decides the requests in rounds (see sequenceRound): each round reads what it needs for all its requests
+   * in a few set-based queries, decides each one as the rules of CONTRACT §4.1 would one by one, and writes
+   * the accepted ones with one statement per table. A request that could see an earlier one's effect waits
+   * for the next round, which reads again; requests of different accounts never wait.
+   */
+  private async enablesInTransaction(m: EntityManager, batch: EnableBatch): Promise<Creation[]> {
     await this.lockTaskCreation(m);
-    const direct = input.disableTaskId
-      ? [input.disableTaskId]
-      : await this.tasksWithKeys(m, input.identifierKeys);
-    const directKeys = await this.keysOf(m, direct);
-    assertNoTaskInProgress(await this.relatedInProgress(m, direct, directKeys));
-
-    const records = await this.unreversedRecords(m, direct);
-    const sameObjectRunning = await this.disablesInProgressOn(m, records);
-    assertNoTaskInProgress(sameObjectRunning);
-    const everDisabled = (await this.endedDisables(m, direct)) > 0;
-    const plan = planEnable(records, everDisabled);
-
-    const task = await this.insertTask(m, 'enableAccount', plan.disableTaskId, input);
-    const now = new Date();
-    for (const p of plan.targets) {
-      const configured = input.configuredProviders.includes(p.provider);
-      const status: TargetStatus = !configured ? 'failed' : p.status;
-      const [row]: Array<{ id: string }> = await m.query(
-        `INSERT INTO task_targets (task_id, provider, kind, status, outcome, object_id, object_ref, reverses,
-                                   error_code, error_message, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-        [
-          task.id,
-          p.provider,
-          p.kind,
-          status,
-          configured ? p.outcome : null,
-          p.objectId,
-          p.objectRef,
-          p.reverses,
-          configured ? null : 'providerNotConfigured',
-          configured ? null : `Provider ${p.provider} is no longer configured.`,
-          status === 'pending' ? null : now,
-        ],
+    if (batch.batch) await this.insertBatch(m, batch.batch, 'enableAccount', batch.createdBy, 0);
+    const results: Creation[] = new Array(batch.items.length);
+    const staysInProgress = (plan: EnablePlan) =>
+      plan.targets.some((p) => p.status === 'pending' && batch.configuredProviders.includes(p.provider));
+    let remaining = batch.items.map((_, i) => i);
+    while (remaining.length > 0) {
+      const facts = await this.enableFacts(
+        m,
+        remaining.map((i) => batch.items[i]),
       );
-      // Leaving the account disabled as it was before the incident is the reversal, done now.
-      if (configured && p.outcome === 'leftDisabled') await this.markReversed(m, row.id, p.reverses);
+      const outcomes = sequenceRound(facts, staysInProgress);
+      const accepted: AcceptedEnable[] = [];
+      const next: number[] = [];
+      outcomes.forEach((o, k) => {
+        const i = remaining[k];
+        const decision = facts[k].decision;
+        if (o.kind === 'defer') next.push(i);
+        else if (o.kind === 'duplicateOf')
+          results[i] = {
+            error: enableInProgress((results[remaining[o.index]] as { taskId: string }).taskId),
+          };
+        else if (decision instanceof DomainError) results[i] = { error: decision };
+        else {
+          const id = randomUUID();
+          results[i] = {
+            taskId: id,
+            pending: decision.targets
+              .filter((p) => p.status === 'pending' && batch.configuredProviders.includes(p.provider))
+              .map((p) => p.provider),
+          };
+          const item = batch.items[i];
+          accepted.push({
+            ord: i,
+            id,
+            account: item.account,
+            description: item.description,
+            keys: item.identifierKeys,
+            plan: decision,
+            disableKeys: facts[k].disableKeys,
+          });
+        }
+      });
+      await this.writeEnables(m, batch, accepted);
+      remaining = next;
     }
-    const disableKeys = await this.keysOf(m, [...new Set(records.map((r) => r.disableTaskId))]);
-    await this.recordIdentifiers(m, task.id, input.identifierKeys, 'requested');
-    // A later Disable by any name the reversed Disables knew the account by must find this Enable.
-    await this.recordIdentifiers(m, task.id, disableKeys, 'reversed');
-    await this.appendEvent(m, task.id, 'task.created', null, 'inProgress', input.createdBy, {
-      action: 'enableAccount',
-      disableTaskId: plan.disableTaskId,
-      providers: plan.targets.map((p) => p.provider),
+    if (batch.batch) await this.countBatch(m, batch.batch, results.filter((r) => 'taskId' in r).length);
+    return results;
+  }
+
+  /**
+   * What one by one would read for each request, read for all of them at once: the tasks its identifiers (or
+   * its Disable task) name, the tasks in progress under any name those tasks knew the account by, the
+   * unreversed Disable records of those tasks and of their objects, and the Disables still running on them.
+   */
+  private async enableFacts(
+    m: EntityManager,
+    items: ReadonlyArray<NewTaskItem & { disableTaskId?: string }>,
+  ): Promise<EnableFacts[]> {
+    const direct = items.map((it) => new Set<string>(it.disableTaskId ? [it.disableTaskId] : []));
+    const byKey = items.flatMap((it, i) =>
+      it.disableTaskId ? [] : it.identifierKeys.map((k) => ({ i, k })),
+    );
+    if (byKey.length > 0) {
+      const rows: Array<{ i: number; task_id: string }> = await m.query(
+        `SELECT DISTINCT k.i, a.task_id FROM unnest($1::int[], $2::text[]) AS k(i, key)
+           JOIN account_identifiers a ON a.key = k.key`,
+        [byKey.map((x) => x.i), byKey.map((x) => x.k)],
+      );
+      for (const r of rows) direct[r.i].add(r.task_id);
+    }
+    const allDirect = [...new Set(direct.flatMap((d) => [...d]))];
+    const keysOfTask = await this.keysByTask(m, allDirect);
+    const info = new Map<string, RelatedTask & { seq: string }>(
+      (await m.query(`SELECT id, action, status, seq FROM tasks WHERE id = ANY($1)`, [allDirect])).map(
+        (t: RelatedTask & { seq: string }) => [t.id, t],
+      ),
+    );
+    const directKeys = direct.map((d) => new Set([...d].flatMap((id) => keysOfTask.get(id) ?? [])));
+    const requestedInProgress: Array<RelatedTask & { key: string; seq: string }> = await m.query(
+      `SELECT a.key, t.id, t.action, t.status, t.seq FROM account_identifiers a JOIN tasks t ON t.id = a.task_id
+        WHERE a.source = 'requested' AND t.status = 'inProgress' AND a.key = ANY($1)`,
+      [[...new Set(directKeys.flatMap((k) => [...k]))]],
+    );
+    const records = await this.unreversedRecords(m, allDirect);
+    const keysOfDisable = await this.keysByTask(m, [...new Set(records.map((r) => r.disableTaskId))]);
+    const running: Array<RelatedTask & { provider: string; object_ref: string }> =
+      records.length === 0
+        ? []
+        : await m.query(
+            `SELECT DISTINCT x.provider, x.object_ref, t.id, t.action, t.status
+               FROM task_targets x JOIN tasks t ON t.id = x.task_id
+              WHERE t.action = 'disableAccount' AND t.status = 'inProgress'
+                AND (x.provider, x.object_ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+            [records.map((r) => r.provider), records.map((r) => r.objectRef)],
+          );
+
+    // Indexed once, so that each account's share is looked up, not filtered out of everyone's (10,000 × 10,000).
+    const recordsByTask = groupBy(records, (r) => r.disableTaskId);
+    const recordsByObject = groupBy(records, objectOf);
+    const inProgressByKey = groupBy(requestedInProgress, (t) => t.key);
+    const runningByObject = groupBy(running, (r) =>
+      objectOf({ provider: r.provider, objectRef: r.object_ref }),
+    );
+
+    return items.map((item, i) => {
+      const d = direct[i];
+      const own = [...d].flatMap((id) => recordsByTask.get(id) ?? []);
+      const objects = new Set(own.map(objectOf));
+      const mine = uniqueBy(
+        [...own, ...[...objects].flatMap((o) => recordsByObject.get(o) ?? [])],
+        (r) => r.targetId,
+      ).sort((a, b) => a.actedSeq - b.actedSeq);
+      const disableTaskIds = [...new Set(mine.map((r) => r.disableTaskId))];
+      const disableKeys = [...new Set(disableTaskIds.flatMap((id) => keysOfDisable.get(id) ?? []))];
+      const related = uniqueById([
+        ...[...d].map((id) => info.get(id)).filter((t): t is RelatedTask & { seq: string } => !!t),
+        ...[...directKeys[i]].flatMap((k) => inProgressByKey.get(k) ?? []),
+      ])
+        .filter((t) => t.status === 'inProgress')
+        .sort((a, b) => Number(BigInt(a.seq) - BigInt(b.seq)));
+      const everDisabled = [...d].some((id) => {
+        const t = info.get(id);
+        return t?.action === 'disableAccount' && t.status !== 'inProgress';
+      });
+      let decision: EnablePlan | DomainError;
+      try {
+        assertNoTaskInProgress(related);
+        assertNoTaskInProgress(uniqueById([...objects].flatMap((o) => runningByObject.get(o) ?? [])));
+        decision = planEnable(mine, everDisabled);
+      } catch (e) {
+        if (!(e instanceof DomainError)) throw e;
+        decision = e;
+      }
+      return {
+        signature: `${item.disableTaskId ?? ''}|${[...item.identifierKeys].sort().join('\n')}`,
+        footprint: new Set([
+          ...[...item.identifierKeys, ...directKeys[i], ...disableKeys].map((k) => `key:${k}`),
+          ...[...d, ...disableTaskIds].map((id) => `task:${id}`),
+          ...[...objects].map((o) => `object:${o}`),
+        ]),
+        decision,
+        disableKeys,
+      };
     });
-    if (!plan.targets.some((p) => p.status === 'pending' && input.configuredProviders.includes(p.provider)))
-      await this.rollUpTask(m, task.id, 'enableAccount', input.createdBy);
-    return task.id;
+  }
+
+  private async writeEnables(
+    m: EntityManager,
+    batch: EnableBatch,
+    accepted: AcceptedEnable[],
+  ): Promise<void> {
+    if (accepted.length === 0) return;
+    await this.insertTasks(
+      m,
+      'enableAccount',
+      batch,
+      null,
+      accepted.map((a) => ({ ...a, disableTaskId: a.plan.disableTaskId })),
+    );
+    const targets = accepted.flatMap((a) =>
+      a.plan.targets.map((p) => {
+        const configured = batch.configuredProviders.includes(p.provider);
+        return {
+          id: randomUUID(),
+          task_id: a.id,
+          provider: p.provider,
+          kind: p.kind,
+          status: configured ? p.status : 'failed',
+          outcome: configured ? p.outcome : null,
+          object_id: p.objectId,
+          object_ref: p.objectRef,
+          reverses: p.reverses,
+          error_code: configured ? null : 'providerNotConfigured',
+          error_message: configured ? null : `Provider ${p.provider} is no longer configured.`,
+        };
+      }),
+    );
+    await m.query(
+      `INSERT INTO task_targets (id, task_id, provider, kind, status, outcome, object_id, object_ref, reverses,
+                                 error_code, error_message, finished_at)
+       SELECT x.id, x.task_id, x.provider, x.kind, x.status, x.outcome, x.object_id, x.object_ref, x.reverses,
+              x.error_code, x.error_message, CASE WHEN x.status = 'pending' THEN NULL ELSE now() END
+         FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, task_id uuid, provider text, kind text, status text,
+              outcome text, object_id text, object_ref text, reverses uuid[], error_code text, error_message text)`,
+      [JSON.stringify(targets)],
+    );
+    // Leaving the account disabled as it was before the incident is the reversal, done now.
+    const leftDisabled = targets.filter((t) => t.outcome === 'leftDisabled' && t.reverses.length > 0);
+    if (leftDisabled.length > 0) {
+      await m.query(
+        `UPDATE task_targets d SET reversed_by = x.id
+           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, reverses uuid[])
+          WHERE d.id = ANY(x.reverses) AND d.reversed_by IS NULL`,
+        [JSON.stringify(leftDisabled.map((t) => ({ id: t.id, reverses: t.reverses })))],
+      );
+    }
+    // A later Disable by any name the reversed Disables knew the account by must find this Enable; the name it
+    // was requested by is recorded first, as `requested`.
+    await this.insertIdentifiers(m, [
+      ...accepted.flatMap((a) => a.keys.map((key) => ({ taskId: a.id, key, source: 'requested' }))),
+      ...accepted.flatMap((a) => a.disableKeys.map((key) => ({ taskId: a.id, key, source: 'reversed' }))),
+    ]);
+    await this.appendCreatedEvents(
+      m,
+      batch.createdBy,
+      accepted.map((a) => ({
+        taskId: a.id,
+        detail: {
+          action: 'enableAccount',
+          disableTaskId: a.plan.disableTaskId,
+          providers: a.plan.targets.map((p) => p.provider),
+        },
+      })),
+    );
+    for (const a of accepted) {
+      if (
+        !a.plan.targets.some((p) => p.status === 'pending' && batch.configuredProviders.includes(p.provider))
+      )
+        await this.rollUpTask(m, a.id, 'enableAccount', batch.createdBy);
+    }
   }
 
   private async enableBackstop<T>(create: () => Promise<T>): Promise<T> {
@@ -257,21 +584,78 @@ export class TaskStore {
   }
 
   /**
+   * A bulk request's own row, written with its tasks: who asked, for what, and how many of its accounts were
+   * accepted. The progress of its tasks is counted from the tasks (findBatch), never kept here.
+   */
+  private async insertBatch(
+    m: EntityManager,
+    batch: { id: string; requested: number },
+    action: TaskAction,
+    createdBy: string,
+    accepted: number,
+  ): Promise<void> {
+    await m.query(
+      `INSERT INTO batches (id, action, created_by, requested, accepted, rejected) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [batch.id, action, createdBy, batch.requested, accepted, batch.requested - accepted],
+    );
+  }
+
+  private async countBatch(m: EntityManager, batch: { id: string; requested: number }, accepted: number) {
+    await m.query(`UPDATE batches SET accepted = $2, rejected = $3 WHERE id = $1`, [
+      batch.id,
+      accepted,
+      batch.requested - accepted,
+    ]);
+  }
+
+  async findBatch(id: string): Promise<BatchRecord | null> {
+    const [batch]: Array<Omit<BatchRecord, 'counts'>> = await this.dataSource.query(
+      `SELECT id, action, created_by AS "createdBy", requested, accepted, rejected, created_at AS "createdAt"
+         FROM batches WHERE id = $1`,
+      [id],
+    );
+    if (!batch) return null;
+    const rows: Array<{ status: TaskStatus; n: number }> = await this.dataSource.query(
+      `SELECT status, count(*)::int AS n FROM tasks WHERE batch_id = $1 GROUP BY status`,
+      [id],
+    );
+    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    for (const r of rows) counts[r.status] = r.n;
+    return { ...batch, counts };
+  }
+
+  /**
    * Runs a task creation and rolls it back, answering the task as it stood just before the rollback. The
    * creation lock is held for the same statements as a real create, and for less time overall: a rollback
    * waits for no commit to reach the disk. Ids and sequence values it drew are skipped, as after any rollback.
    */
   private async rehearse(create: (m: EntityManager) => Promise<string>): Promise<TaskEntity> {
+    return this.rolledBack(async (m) => {
+      const id = await create(m);
+      const task = await m.findOneByOrFail(TaskEntity, { id });
+      task.targets = await m.find(TaskTargetEntity, { where: { taskId: id }, order: { provider: 'ASC' } });
+      return task;
+    });
+  }
+
+  /** What a bulk Disable would answer now, per account (`dryRun`); rolled back. */
+  async rehearseDisableTasks(batch: DisableBatch): Promise<Creation[]> {
+    return this.rolledBack((m) => this.disablesInTransaction(m, batch));
+  }
+
+  /** What a bulk Enable would answer now, per account (`dryRun`); rolled back. */
+  async rehearseEnableTasks(batch: EnableBatch): Promise<Creation[]> {
+    return this.enableBackstop(() => this.rolledBack((m) => this.enablesInTransaction(m, batch)));
+  }
+
+  private async rolledBack<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
     try {
       await this.dataSource.transaction(async (m) => {
         this.rehearsals.add(m);
-        const id = await create(m);
-        const task = await m.findOneByOrFail(TaskEntity, { id });
-        task.targets = await m.find(TaskTargetEntity, { where: { taskId: id }, order: { provider: 'ASC' } });
-        throw new Rehearsal(task);
+        throw new Rehearsal(await work(m));
       });
     } catch (e) {
-      if (e instanceof Rehearsal) return e.task;
+      if (e instanceof Rehearsal) return e.result as T;
       throw e;
     }
     throw new Error('a rehearsed task creation committed');
@@ -288,6 +672,7 @@ export class TaskStore {
 
   async listTasks(f: TaskListFilter): Promise<TaskEntity[]> {
     const qb = this.dataSource.getRepository(TaskEntity).createQueryBuilder('t');
+    if (f.batchId) qb.andWhere('t.batch_id = :batchId', { batchId: f.batchId });
     if (f.action) qb.andWhere('t.action = :action', { action: f.action });
     if (f.status) qb.andWhere('t.status = :status', { status: f.status });
     if (f.accountKeys?.length) {
@@ -329,56 +714,73 @@ export class TaskStore {
    * Marks a target running, counts the attempt and takes a new claim generation, which fences off any older
    * attempt still running somewhere (timed out, or on a worker that was thought dead). Returns null when the
    * target has already finished (the job is a stale copy) or was stopped before it could act.
+   *
+   * One statement: the claim, the first attempt's event and the task's row come back together. A single
+   * statement is atomic without a transaction of its own.
    */
   async claimTarget(taskId: string, provider: string): Promise<ClaimedTarget | null> {
-    return this.dataSource.transaction(async (m) => {
-      const rows: Array<{
-        id: string;
-        claim_generation: number;
-        stop_reason: 'superseded' | 'cancelled' | null;
-      }> = firstRows(
-        await m.query(
-          `UPDATE task_targets SET status = 'running', attempts = attempts + 1, claim_generation = claim_generation + 1,
-                    started_at = COALESCE(started_at, now()), updated_at = now()
-              WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
-              RETURNING id, claim_generation, stop_reason`,
-          [taskId, provider],
-        ),
+    const { targets, tasks } = this.rows();
+    const rows: Array<Record<string, unknown>> = firstRows(
+      await this.dataSource.query(
+        `WITH claimed AS (
+           UPDATE task_targets SET status = 'running', attempts = attempts + 1, claim_generation = claim_generation + 1,
+                  started_at = COALESCE(started_at, now()), updated_at = now()
+            WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
+            RETURNING *),
+         first_attempt AS (
+           INSERT INTO task_events (task_id, type, provider, status, actor, detail)
+           SELECT task_id, 'task.targetUpdated', provider, 'running', 'worker', '{"attempt":1}'
+             FROM claimed WHERE attempts = 1 AND stop_reason IS NULL)
+         SELECT ${targets.select('claimed')}, ${tasks.select('t')},
+                (SELECT count(*)::int FROM task_targets WHERE task_id = $1) AS target_count
+           FROM claimed JOIN tasks t ON t.id = claimed.task_id`,
+        [taskId, provider],
+      ),
+    );
+    const row = rows[0];
+    if (!row) return null;
+    const target = targets.from(row);
+    const task = tasks.from(row);
+    const fence = { targetId: target.id, generation: target.claimGeneration };
+    const shape = { action: task.action, targetCount: row.target_count as number };
+    if (target.stopReason) {
+      await this.finishTarget(
+        taskId,
+        provider,
+        fence,
+        { status: 'skipped', outcome: target.stopReason },
+        shape,
       );
-      const updated = rows[0];
-      if (!updated) return null;
-      const fence = { targetId: updated.id, generation: updated.claim_generation };
-      if (updated.stop_reason) {
-        await this.finishInTransaction(m, taskId, provider, fence, {
-          status: 'skipped',
-          outcome: updated.stop_reason,
-        });
-        return null;
-      }
-      const target = await m.findOneByOrFail(TaskTargetEntity, { id: updated.id });
-      const task = await m.findOneByOrFail(TaskEntity, { id: taskId });
-      if (target.attempts === 1) {
-        await this.appendEvent(m, taskId, 'task.targetUpdated', provider, 'running', 'worker', {
-          attempt: 1,
-        });
-      }
-      return { target, task, fence };
-    });
+      return null;
+    }
+    return { target, task, fence, shape };
   }
 
   /** Gives the target back untouched (its object is busy): pending again, and the attempt not counted. */
   async releaseClaim(fence: Fence): Promise<void> {
-    await this.dataSource.transaction(async (m) => {
-      await m.query(
-        `UPDATE task_targets SET status = 'pending', attempts = GREATEST(attempts - 1, 0), updated_at = now()
-          WHERE id = $1 AND claim_generation = $2 AND status = 'running'`,
-        [fence.targetId, fence.generation],
-      );
-      await this.releaseObjectLock(m, fence);
-    });
+    await this.dataSource.query(
+      `WITH released AS (
+         UPDATE task_targets SET status = 'pending', attempts = GREATEST(attempts - 1, 0), updated_at = now()
+          WHERE id = $1 AND claim_generation = $2 AND status = 'running')
+       DELETE FROM object_locks WHERE target_id = $1 AND generation = $2`,
+      [fence.targetId, fence.generation],
+    );
   }
 
-  /** Remembers which object resolve() found, and the names it goes by, for later Enable requests. */
+  /**
+   * Remembers which object resolve() found, and the names it goes by, for later Enable requests; with `lock`,
+   * takes the object's lease in the same statement (see acquireObjectLock for what the lease means). The
+   * resolution is recorded even when the object is busy, as it always was: a waiting Disable is visible to an
+   * Enable's check from then on.
+   *
+   * The UPDATE of the claimed row is the proof of the claim: it matches only this attempt's generation, and a
+   * newer claim of the row waits for this statement, so the lease is never taken for an attempt that lost.
+   *
+   * A Disable looks for older Enables of the object in the same statement: their targets carry the object from
+   * their creation, committed before this Disable was accepted, so the statement's snapshot cannot miss one
+   * (one that finished meanwhile only sends it the slower way). An Enable's look for Disables cannot: a
+   * Disable records its object when it resolves, so that look runs after the lease is taken.
+   */
   async recordResolution(
     fence: Fence,
     found: {
@@ -388,18 +790,56 @@ export class TaskStore {
       objectRef: string;
       identifierKeys: string[];
     },
-  ): Promise<void> {
-    await this.dataSource.transaction(async (m) => {
-      const rows = firstRows(
-        await m.query(
-          `UPDATE task_targets SET object_id = $3, object_ref = $4, updated_at = now()
-            WHERE id = $1 AND claim_generation = $2 AND status = 'running' RETURNING id`,
-          [fence.targetId, fence.generation, found.objectId, found.objectRef],
-        ),
-      );
-      if (rows.length === 0) throw new ClaimLostError(fence.targetId);
-      await this.recordIdentifiers(m, found.taskId, found.identifierKeys, found.provider);
-    });
+    lease?: ObjectLeaseRequest,
+  ): Promise<ObjectLockResult> {
+    const lock = lease && { ...lease, provider: found.provider, objectRef: found.objectRef };
+    const disabling = lock?.action === 'disableAccount';
+    const [row]: Array<{ mine: boolean; locked: boolean; older_enables: boolean }> = firstRows(
+      await this.dataSource.query(
+        `WITH mine AS (
+           UPDATE task_targets SET object_id = $3, object_ref = $4, updated_at = now()
+            WHERE id = $1 AND claim_generation = $2 AND status = 'running' RETURNING id),
+         known AS (
+           INSERT INTO account_identifiers (task_id, key, source)
+           SELECT $6, k, $7 FROM mine, unnest($5::text[]) AS k ON CONFLICT DO NOTHING),
+         older_enables AS (
+           SELECT 1 FROM task_targets x JOIN tasks t ON t.id = x.task_id
+            WHERE $8 AND t.action = 'enableAccount' AND x.provider = $7 AND x.object_ref = $4
+              AND x.status IN ('pending', 'running') AND t.seq < $10::bigint
+            LIMIT 1),
+         lease AS (
+           INSERT INTO object_locks (provider, object_ref, target_id, generation, expires_at)
+           SELECT $7, $4, $1, $2, now() + ($9 || ' milliseconds')::interval
+             FROM mine WHERE $9::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM older_enables)
+           ON CONFLICT (provider, object_ref) DO UPDATE
+             SET target_id = EXCLUDED.target_id, generation = EXCLUDED.generation, expires_at = EXCLUDED.expires_at
+           WHERE object_locks.target_id = EXCLUDED.target_id OR object_locks.expires_at < now()
+           RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM mine) AS mine, EXISTS (SELECT 1 FROM lease) AS locked,
+                EXISTS (SELECT 1 FROM older_enables) AS older_enables`,
+        [
+          fence.targetId,
+          fence.generation,
+          found.objectId,
+          found.objectRef,
+          storableKeys(found.identifierKeys),
+          found.taskId,
+          found.provider,
+          disabling,
+          lock ? String(lock.leaseMs) : null,
+          lock?.taskSeq ?? '0',
+        ],
+      ),
+    );
+    if (!row.mine) throw new ClaimLostError(fence.targetId);
+    if (!lock) return 'acquired';
+    // An Enable to supersede is rare: the transaction that takes the lease and stops the Enable together.
+    if (row.older_enables) return this.acquireObjectLock(fence, lock);
+    if (!row.locked) return 'busy';
+    if (disabling) return 'acquired';
+    // Read after the lease is ours, in a snapshot of its own: a Disable that took the object's lease before
+    // us has recorded its resolution by then.
+    return (await this.supersededByDisable(this.dataSource.manager, lock)) ? 'superseded' : 'acquired';
   }
 
   /**
@@ -408,17 +848,7 @@ export class TaskStore {
    * once. A Disable taking the object supersedes older Enables of it; an Enable finds itself superseded when a
    * Disable of the object was accepted after it or is still unfinished.
    */
-  async acquireObjectLock(
-    fence: Fence,
-    lock: {
-      provider: string;
-      objectRef: string;
-      leaseMs: number;
-      action: TaskAction;
-      taskId: string;
-      taskSeq: string;
-    },
-  ): Promise<ObjectLockResult> {
+  async acquireObjectLock(fence: Fence, lock: ObjectLock): Promise<ObjectLockResult> {
     return this.dataSource.transaction(async (m) => {
       const got: unknown[] = await m.query(
         `INSERT INTO object_locks (provider, object_ref, target_id, generation, expires_at)
@@ -446,14 +876,19 @@ export class TaskStore {
         for (const o of older) await this.supersede(m, o.task_id, [lock.provider], lock.taskId);
         return 'acquired';
       }
-      const disables: unknown[] = await m.query(
-        `SELECT 1 FROM task_targets x JOIN tasks t ON t.id = x.task_id
-          WHERE t.action = 'disableAccount' AND x.provider = $1 AND x.object_ref = $2
-            AND (t.seq > $3 OR x.status IN ('pending', 'running')) LIMIT 1`,
-        [lock.provider, lock.objectRef, lock.taskSeq],
-      );
-      return disables.length > 0 ? 'superseded' : 'acquired';
+      return (await this.supersededByDisable(m, lock)) ? 'superseded' : 'acquired';
     });
+  }
+
+  /** An Enable is superseded by a Disable of its object accepted after it, or by one still unfinished. */
+  private async supersededByDisable(m: EntityManager, lock: ObjectLock): Promise<boolean> {
+    const disables: unknown[] = await m.query(
+      `SELECT 1 FROM task_targets x JOIN tasks t ON t.id = x.task_id
+        WHERE t.action = 'disableAccount' AND x.provider = $1 AND x.object_ref = $2
+          AND (t.seq > $3 OR x.status IN ('pending', 'running')) LIMIT 1`,
+      [lock.provider, lock.objectRef, lock.taskSeq],
+    );
+    return disables.length > 0;
   }
 
   /**
@@ -497,37 +932,37 @@ export class TaskStore {
     error: { code: string; message: string },
     retryInMs: number | null,
   ): Promise<void> {
-    await this.dataSource.transaction(async (m) => {
-      const rows: Array<{ task_id: string; provider: string; attempts: number }> = firstRows(
-        await m.query(
-          `UPDATE task_targets SET status = 'pending', error_code = $3, error_message = $4, updated_at = now()
-            WHERE id = $1 AND claim_generation = $2 AND status = 'running' RETURNING task_id, provider, attempts`,
-          [fence.targetId, fence.generation, error.code, error.message],
-        ),
-      );
-      await this.releaseObjectLock(m, fence);
-      const row = rows[0];
-      if (row) {
-        await this.appendEvent(m, row.task_id, 'task.targetUpdated', row.provider, 'pending', 'worker', {
-          attempt: row.attempts,
-          error,
-          retryInMs,
-        });
-      }
-    });
+    await this.dataSource.query(
+      `WITH retried AS (
+         UPDATE task_targets SET status = 'pending', error_code = $3, error_message = $4, updated_at = now()
+          WHERE id = $1 AND claim_generation = $2 AND status = 'running' RETURNING task_id, provider, attempts),
+       released AS (DELETE FROM object_locks WHERE target_id = $1 AND generation = $2)
+       INSERT INTO task_events (task_id, type, provider, status, actor, detail)
+       SELECT task_id, 'task.targetUpdated', provider, 'pending', 'worker',
+              jsonb_build_object('attempt', attempts, 'error', $5::jsonb, 'retryInMs', $6::int)
+         FROM retried`,
+      [fence.targetId, fence.generation, error.code, error.message, JSON.stringify(error), retryInMs],
+    );
   }
 
   /**
    * Finishes one target and rolls the task up, atomically and exactly once: the UPDATE only matches an
    * unfinished target owned by this attempt (`fence`; null for the engine's own decisions, such as a removed
    * provider). Returns false when the target had already finished or the claim was lost.
+   *
+   * `shape` (from the claim) lets the target of a one-target task finish in one statement: with no other
+   * target to finish concurrently, its own result is the task's, and the guarded UPDATEs order it against a
+   * cancel or a supersede. Without it, or with several targets, the task row is locked first (see
+   * finishInTransaction).
    */
   async finishTarget(
     taskId: string,
     provider: string,
     fence: Fence | null,
     result: TargetResult,
+    shape?: TaskShape,
   ): Promise<boolean> {
+    if (shape?.targetCount === 1) return this.finishOnlyTarget(taskId, provider, fence, result, shape.action);
     return this.dataSource.transaction((m) => this.finishInTransaction(m, taskId, provider, fence, result));
   }
 
@@ -646,34 +1081,55 @@ export class TaskStore {
 
   /**
    * The creating API key's blast-radius limit (issue #9), counted under the task-creation lock so that
-   * concurrent requests cannot slip past it together. Keys are looked up by name, which `createdBy` holds.
+   * concurrent requests cannot slip past it together: how many more Disable tasks it may create now, and the
+   * refusal for any beyond that. Keys are looked up by name, which `createdBy` holds.
    */
-  private async checkDisableLimit(m: EntityManager, createdBy: string): Promise<void> {
+  private async disableAllowance(
+    m: EntityManager,
+    createdBy: string,
+  ): Promise<{ remaining: number; refusal: () => DomainError }> {
     const [key]: Array<{ disable_limit: number | null; disable_window_seconds: number | null }> =
       await m.query(`SELECT disable_limit, disable_window_seconds FROM api_keys WHERE name = $1`, [
         createdBy,
       ]);
-    if (!key?.disable_limit || !key.disable_window_seconds) return;
+    if (!key?.disable_limit || !key.disable_window_seconds)
+      return {
+        remaining: Infinity,
+        refusal: () => {
+          throw new Error('unreachable: this API key has no Disable limit');
+        },
+      };
     const limit = { max: key.disable_limit, windowSeconds: key.disable_window_seconds };
     const [used]: Array<{ n: number; oldest: Date | null }> = await m.query(
       `SELECT count(*)::int AS n, min(created_at) AS oldest FROM tasks
         WHERE created_by = $1 AND action = 'disableAccount' AND created_at > now() - ($2 || ' seconds')::interval`,
       [createdBy, String(limit.windowSeconds)],
     );
-    if (used.n < limit.max) return;
-    const freeAt = new Date(used.oldest as Date).getTime() + limit.windowSeconds * 1000;
-    throw new DomainError(
-      429,
-      'disableLimitExceeded',
-      `API key ${createdBy} may create at most ${formatRateLimit(limit)} Disable tasks, and has reached that limit; ` +
-        'nothing was created. An administrator can raise the limit (api-key create --disable-limit).',
-      {
-        limit: formatRateLimit(limit),
-        retryAfterSeconds: Math.max(1, Math.ceil((freeAt - Date.now()) / 1000)),
-      },
-    );
+    // With none in the window yet, the oldest that counts is one this very request creates.
+    const freeAt = new Date(used.oldest ?? Date.now()).getTime() + limit.windowSeconds * 1000;
+    return {
+      remaining: Math.max(0, limit.max - used.n),
+      refusal: () =>
+        new DomainError(
+          429,
+          'disableLimitExceeded',
+          `API key ${createdBy} may create at most ${formatRateLimit(limit)} Disable tasks, and has reached that limit; ` +
+            'nothing was created. An administrator can raise the limit (api-key create --disable-limit).',
+          {
+            limit: formatRateLimit(limit),
+            retryAfterSeconds: Math.max(1, Math.ceil((freeAt - Date.now()) / 1000)),
+          },
+        ),
+    };
   }
 
+  /**
+   * The task row is locked before anything else, by a statement of its own: concurrent finishers of this
+   * task's targets take turns, and the next statement's snapshot, taken once the lock is held, sees every
+   * result committed before. (A lock taken inside the same statement would not: its snapshot predates the
+   * wait.) Its events are stamped when written, not when the transaction began, so that the timeline, ordered
+   * by time, follows the order in which finishers held the lock and ends with `task.completed`.
+   */
   private async finishInTransaction(
     m: EntityManager,
     taskId: string,
@@ -681,48 +1137,70 @@ export class TaskStore {
     fence: Fence | null,
     result: TargetResult,
   ): Promise<boolean> {
-    // Locked first, so that concurrent finishers of this task's targets see each other's results.
     const [task]: Array<{ action: TaskAction; status: TaskStatus }> = await m.query(
       `SELECT action, status FROM tasks WHERE id = $1 FOR NO KEY UPDATE`,
       [taskId],
     );
-    const rows: Array<{ id: string; reverses: string[] }> = firstRows(
+    const reverses = task.action === 'enableAccount' && result.status === 'succeeded';
+    const targets: Array<{ status: TargetStatus; outcome: TargetOutcome | null; mine: boolean }> = firstRows(
       await m.query(
-        `UPDATE task_targets
-            SET status = $3, outcome = $4, object_id = COALESCE($5, object_id), object_ref = COALESCE($6, object_ref),
-                error_code = $7, error_message = $8, warnings = $9, finished_at = now(), updated_at = now(),
-                prior_state = CASE WHEN $10 THEN NULL ELSE prior_state END,
-                acted_seq = CASE WHEN $10 THEN NULL ELSE acted_seq END
-          WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
-            AND ($11::int IS NULL OR claim_generation = $11)
-          RETURNING id, reverses`,
+        `WITH ${FINISH_TARGET_CTES},
+         targeted AS (
+           INSERT INTO task_events (task_id, type, provider, status, actor, detail, created_at)
+           SELECT $1, 'task.targetUpdated', $2, $3, 'worker', $13::jsonb, clock_timestamp() FROM finished),
+         touched AS (
+           UPDATE tasks SET updated_at = now() WHERE id = $1 AND status = 'inProgress' AND EXISTS (SELECT 1 FROM finished))
+         SELECT x.status, x.outcome, x.id IN (SELECT id FROM finished) AS mine FROM task_targets x WHERE x.task_id = $1`,
+        [...finishParams(taskId, provider, fence, result, reverses), targetEventDetail(result)],
+      ),
+    );
+    if (!targets.some((t) => t.mine)) return false;
+    // The statement's snapshot shows this target as it was before the statement changed it.
+    const now = targets.map((t) => (t.mine ? { status: result.status, outcome: result.outcome } : t));
+    const rolled = rollUp(task.action, now);
+    // Still in progress: `touched` has already recorded the change on the task.
+    if (task.status === 'inProgress' && rolled.status !== 'inProgress')
+      await this.completeTask(m, taskId, task.action, rolled, 'worker');
+    return true;
+  }
+
+  /** finishTarget of a task's only target: one statement, no transaction of its own. */
+  private async finishOnlyTarget(
+    taskId: string,
+    provider: string,
+    fence: Fence | null,
+    result: TargetResult,
+    action: TaskAction,
+  ): Promise<boolean> {
+    const rolled = rollUp(action, [result]);
+    const reverses = action === 'enableAccount' && result.status === 'succeeded';
+    const [row]: Array<{ finished: boolean; completed: boolean }> = firstRows(
+      await this.dataSource.query(
+        `WITH ${FINISH_TARGET_CTES},
+         completed AS (
+           UPDATE tasks SET status = $14, error_code = $15, error_message = $16, completed_at = now(), updated_at = now()
+            WHERE id = $1 AND status = 'inProgress' AND EXISTS (SELECT 1 FROM finished) RETURNING id),
+         logged AS (
+           -- One INSERT, in this order: the timeline orders a transaction's events by id.
+           INSERT INTO task_events (task_id, type, provider, status, actor, detail)
+           SELECT $1, v.type, v.provider, v.status, 'worker', v.detail::jsonb
+             FROM (VALUES (1, 'task.targetUpdated', $2::text, $3::text, $13::text),
+                          (2, 'task.completed', NULL, $14::text, $17::text)) AS v(ord, type, provider, status, detail)
+            WHERE (v.ord = 1 AND EXISTS (SELECT 1 FROM finished)) OR (v.ord = 2 AND EXISTS (SELECT 1 FROM completed))
+            ORDER BY v.ord)
+         SELECT EXISTS (SELECT 1 FROM finished) AS finished, EXISTS (SELECT 1 FROM completed) AS completed`,
         [
-          taskId,
-          provider,
-          result.status,
-          result.outcome,
-          result.objectId ?? null,
-          result.objectRef ?? null,
-          result.error?.code ?? null,
-          result.error?.message ?? null,
-          JSON.stringify(result.warnings ?? []),
-          result.notAChange ?? false,
-          fence?.generation ?? null,
+          ...finishParams(taskId, provider, fence, result, reverses),
+          targetEventDetail(result),
+          rolled.status,
+          rolled.errorCode,
+          completionMessage(rolled.errorCode),
+          JSON.stringify({ errorCode: rolled.errorCode }),
         ],
       ),
     );
-    const row = rows[0];
-    if (!row) return false;
-    await m.query(`DELETE FROM object_locks WHERE target_id = $1`, [row.id]);
-    if (task.action === 'enableAccount' && result.status === 'succeeded')
-      await this.markReversed(m, row.id, row.reverses);
-    await this.appendEvent(m, taskId, 'task.targetUpdated', provider, result.status, 'worker', {
-      outcome: result.outcome,
-      error: result.error ?? null,
-      ...(result.warnings?.length ? { warnings: result.warnings } : {}),
-    });
-    if (task.status === 'inProgress') await this.rollUpTask(m, taskId, task.action, 'worker');
-    return true;
+    if (row.completed) this.metrics?.taskCompleted(action, rolled.status);
+    return row.finished;
   }
 
   /**
@@ -769,67 +1247,49 @@ export class TaskStore {
     ]);
   }
 
-  private async releaseObjectLock(m: EntityManager, fence: Fence): Promise<void> {
-    await m.query(`DELETE FROM object_locks WHERE target_id = $1 AND generation = $2`, [
-      fence.targetId,
-      fence.generation,
-    ]);
-  }
-
-  private async insertTask(
+  /** The tasks' rows, in request order (so `seq`, the acceptance order, follows it), with ids chosen here. */
+  private async insertTasks(
     m: EntityManager,
     action: TaskAction,
-    disableTaskId: string | null,
-    input: NewTask,
-  ) {
-    const rows: Array<{ id: string; seq: string }> = await m.query(
-      `INSERT INTO tasks (action, status, account, description, requested_providers, disable_task_id, created_by, callback_url)
-       VALUES ($1, 'inProgress', $2, $3, $4, $5, $6, $7) RETURNING id, seq`,
+    common: { createdBy: string; callbackUrl: string | null; batch?: { id: string } },
+    requestedProviders: string[] | null,
+    rows: ReadonlyArray<NewTaskRow & { disableTaskId?: string }>,
+  ): Promise<void> {
+    await m.query(
+      `INSERT INTO tasks (id, action, status, account, description, requested_providers, disable_task_id,
+                          created_by, callback_url, batch_id)
+       SELECT x.id, $2, 'inProgress', x.account, x.description, $3::text[], x.disable_task_id, $4, $5, $6
+         FROM jsonb_to_recordset($1::jsonb) AS x(ord int, id uuid, account text, description text, disable_task_id uuid)
+        ORDER BY x.ord`,
       [
+        JSON.stringify(
+          rows.map((r) => ({
+            ord: r.ord,
+            id: r.id,
+            account: r.account,
+            description: r.description,
+            disable_task_id: r.disableTaskId ?? null,
+          })),
+        ),
         action,
-        input.account,
-        input.description,
-        (input as Partial<NewDisableTask>).requestedProviders ?? null,
-        disableTaskId,
-        input.createdBy,
-        input.callbackUrl,
+        requestedProviders,
+        common.createdBy,
+        common.callbackUrl,
+        common.batch?.id ?? null,
       ],
     );
-    return rows[0];
   }
 
-  private async tasksWithKeys(m: EntityManager, keys: string[]): Promise<string[]> {
-    const rows: Array<{ task_id: string }> = await m.query(
-      `SELECT DISTINCT task_id FROM account_identifiers WHERE key = ANY($1)`,
-      [keys],
-    );
-    return rows.map((r) => r.task_id);
-  }
-
-  private async keysOf(m: EntityManager, taskIds: string[]): Promise<string[]> {
-    if (taskIds.length === 0) return [];
-    const rows: Array<{ key: string }> = await m.query(
-      `SELECT DISTINCT key FROM account_identifiers WHERE task_id = ANY($1)`,
+  /** Every identifier each task knows, by task. */
+  private async keysByTask(m: EntityManager, taskIds: string[]): Promise<Map<string, string[]>> {
+    const byTask = new Map<string, string[]>();
+    if (taskIds.length === 0) return byTask;
+    const rows: Array<{ task_id: string; key: string }> = await m.query(
+      `SELECT task_id, key FROM account_identifiers WHERE task_id = ANY($1)`,
       [taskIds],
     );
-    return rows.map((r) => r.key);
-  }
-
-  /**
-   * Tasks in progress for this account: the ones matched directly, and the ones whose requested identifier
-   * is a name a matched task knew the account by (a Disable by bare name that has not resolved yet).
-   */
-  private async relatedInProgress(
-    m: EntityManager,
-    direct: string[],
-    keys: string[],
-  ): Promise<RelatedTask[]> {
-    return m.query(
-      `SELECT id, action, status FROM tasks WHERE status = 'inProgress' AND (id = ANY($1)
-          OR id IN (SELECT task_id FROM account_identifiers WHERE source = 'requested' AND key = ANY($2)))
-        ORDER BY seq`,
-      [direct, keys],
-    );
+    for (const r of rows) byTask.set(r.task_id, [...(byTask.get(r.task_id) ?? []), r.key]);
+    return byTask;
   }
 
   /** Unreversed Disable records of the matched Disable tasks, and of every other Disable on the same objects. */
@@ -867,25 +1327,6 @@ export class TaskStore {
     }));
   }
 
-  /** Disable tasks still running on an object the Enable would restore, whatever identifier they were given. */
-  private async disablesInProgressOn(m: EntityManager, records: DisableRecord[]): Promise<RelatedTask[]> {
-    if (records.length === 0) return [];
-    return m.query(
-      `SELECT DISTINCT t.id, t.action, t.status FROM task_targets x JOIN tasks t ON t.id = x.task_id
-        WHERE t.action = 'disableAccount' AND t.status = 'inProgress'
-          AND (x.provider, x.object_ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-      [records.map((r) => r.provider), records.map((r) => r.objectRef)],
-    );
-  }
-
-  private async endedDisables(m: EntityManager, ids: string[]): Promise<number> {
-    const [row]: Array<{ n: number }> = await m.query(
-      `SELECT count(*)::int AS n FROM tasks WHERE id = ANY($1) AND action = 'disableAccount' AND status <> 'inProgress'`,
-      [ids],
-    );
-    return row.n;
-  }
-
   /**
    * For an inProgress task whose row the caller created or holds locked in this transaction: sets the final
    * status once every target has finished.
@@ -900,26 +1341,43 @@ export class TaskStore {
       `SELECT status, outcome FROM task_targets WHERE task_id = $1`,
       [taskId],
     );
-    const result = rollUp(action, targets);
+    await this.completeTask(m, taskId, action, rollUp(action, targets), actor);
+  }
+
+  /**
+   * Sets the rolled-up status of an inProgress task whose row the caller holds locked, once. The event is
+   * stamped when written (see finishInTransaction): a transaction that began before another finisher's may
+   * complete the task after it.
+   */
+  private async completeTask(
+    m: EntityManager,
+    taskId: string,
+    action: TaskAction,
+    result: RollUp,
+    actor: string,
+  ): Promise<void> {
     if (result.status === 'inProgress') {
       await m.query(`UPDATE tasks SET updated_at = now() WHERE id = $1`, [taskId]);
       return;
     }
-    const message =
-      result.errorCode === 'accountNotFound'
-        ? 'The account was not found in any directory the task acted on.'
-        : null;
-    const done = firstRows(
+    const done: unknown[] = firstRows(
       await m.query(
-        `UPDATE tasks SET status = $2, error_code = $3, error_message = $4, completed_at = now(), updated_at = now()
-          WHERE id = $1 AND status = 'inProgress' RETURNING id`,
-        [taskId, result.status, result.errorCode, message],
+        `WITH completed AS (
+         UPDATE tasks SET status = $2, error_code = $3, error_message = $4, completed_at = now(), updated_at = now()
+          WHERE id = $1 AND status = 'inProgress' RETURNING id)
+       INSERT INTO task_events (task_id, type, provider, status, actor, detail, created_at)
+       SELECT id, 'task.completed', NULL, $2, $5, $6, clock_timestamp() FROM completed RETURNING 1`,
+        [
+          taskId,
+          result.status,
+          result.errorCode,
+          completionMessage(result.errorCode),
+          actor,
+          JSON.stringify({ errorCode: result.errorCode }),
+        ],
       ),
     );
     if (done.length === 0) return;
-    await this.appendEvent(m, taskId, 'task.completed', null, result.status, actor, {
-      errorCode: result.errorCode,
-    });
     // Counted before the commit: a commit failing after this (the connection lost) over-counts one task.
     if (!this.rehearsals.has(m)) this.metrics?.taskCompleted(action, result.status);
   }
@@ -930,16 +1388,39 @@ export class TaskStore {
     keys: string[],
     source: string,
   ): Promise<void> {
+    await this.insertIdentifiers(
+      m,
+      keys.map((key) => ({ taskId, key, source })),
+    );
+  }
+
+  /** In the order given: where one task gets one key twice, the first row's source is the one kept. */
+  private async insertIdentifiers(
+    m: EntityManager,
+    rows: ReadonlyArray<{ taskId: string; key: string; source: string }>,
+  ): Promise<void> {
     // A directory may report a value longer than an index entry may be (requested ones are bounded already):
     // such a key could never be matched by a request anyway.
-    const unique = [
-      ...new Set(keys.filter((k) => k.length > 0 && Buffer.byteLength(k, 'utf8') <= MAX_KEY_BYTES)),
-    ];
-    if (unique.length === 0) return;
+    const kept = rows.filter((r) => r.key.length > 0 && Buffer.byteLength(r.key, 'utf8') <= MAX_KEY_BYTES);
+    if (kept.length === 0) return;
     await m.query(
-      `INSERT INTO account_identifiers (task_id, key, source) SELECT $1, k, $3 FROM unnest($2::text[]) AS k
-       ON CONFLICT DO NOTHING`,
-      [taskId, unique, source],
+      `INSERT INTO account_identifiers (task_id, key, source)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+      [kept.map((r) => r.taskId), kept.map((r) => r.key), kept.map((r) => r.source)],
+    );
+  }
+
+  /** `task.created` for each new task, in request order. */
+  private async appendCreatedEvents(
+    m: EntityManager,
+    actor: string,
+    events: ReadonlyArray<{ taskId: string; detail: Record<string, unknown> }>,
+  ): Promise<void> {
+    await m.query(
+      `INSERT INTO task_events (task_id, type, provider, status, actor, detail)
+       SELECT x.task_id, 'task.created', NULL, 'inProgress', $2, x.detail
+         FROM jsonb_to_recordset($1::jsonb) AS x(ord int, task_id uuid, detail jsonb) ORDER BY x.ord`,
+      [JSON.stringify(events.map((e, ord) => ({ ord, task_id: e.taskId, detail: e.detail }))), actor],
     );
   }
 
@@ -957,6 +1438,104 @@ export class TaskStore {
       [taskId, type, provider, status, actor, JSON.stringify(detail)],
     );
   }
+}
+
+/**
+ * The target's part of finishing, shared by both ways to finish: the guarded UPDATE (`finished`: no row when
+ * the target had finished or the claim was lost), the lease given back, and the Disable targets an Enable
+ * target reverses. Parameters $1..$12, see finishParams.
+ */
+const FINISH_TARGET_CTES = `
+  finished AS (
+    UPDATE task_targets
+       SET status = $3, outcome = $4, object_id = COALESCE($5, object_id), object_ref = COALESCE($6, object_ref),
+           error_code = $7, error_message = $8, warnings = $9, finished_at = now(), updated_at = now(),
+           prior_state = CASE WHEN $10 THEN NULL ELSE prior_state END,
+           acted_seq = CASE WHEN $10 THEN NULL ELSE acted_seq END
+     WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
+       AND ($11::int IS NULL OR claim_generation = $11)
+     RETURNING id, reverses),
+  released AS (DELETE FROM object_locks WHERE target_id IN (SELECT id FROM finished)),
+  reversed AS (
+    UPDATE task_targets d SET reversed_by = f.id FROM finished f
+     WHERE $12 AND d.id = ANY (f.reverses) AND d.reversed_by IS NULL)`;
+
+function finishParams(
+  taskId: string,
+  provider: string,
+  fence: Fence | null,
+  result: TargetResult,
+  reverses: boolean,
+): unknown[] {
+  return [
+    taskId,
+    provider,
+    result.status,
+    result.outcome,
+    result.objectId ?? null,
+    result.objectRef ?? null,
+    result.error?.code ?? null,
+    result.error?.message ?? null,
+    JSON.stringify(result.warnings ?? []),
+    result.notAChange ?? false,
+    fence?.generation ?? null,
+    reverses,
+  ];
+}
+
+function targetEventDetail(result: TargetResult): string {
+  return JSON.stringify({
+    outcome: result.outcome,
+    error: result.error ?? null,
+    ...(result.warnings?.length ? { warnings: result.warnings } : {}),
+  });
+}
+
+function completionMessage(errorCode: string | null): string | null {
+  return errorCode === 'accountNotFound'
+    ? 'The account was not found in any directory the task acted on.'
+    : null;
+}
+
+/** Keys a directory reported that fit an index entry (requested ones are bounded already, see recordIdentifiers). */
+function storableKeys(keys: string[]): string[] {
+  return [...new Set(keys.filter((k) => k.length > 0 && Buffer.byteLength(k, 'utf8') <= MAX_KEY_BYTES))];
+}
+
+function onlyTask([result]: Creation[]): string {
+  if ('error' in result) throw result.error;
+  return result.taskId;
+}
+
+function disableBatchOf(input: NewDisableTask): DisableBatch {
+  const { account, description, identifierKeys, ...common } = input;
+  return { ...common, items: [{ account, description, identifierKeys }] };
+}
+
+function enableBatchOf(input: NewEnableTask): EnableBatch {
+  const { account, description, identifierKeys, disableTaskId, ...common } = input;
+  return { ...common, items: [{ account, description, identifierKeys, disableTaskId }] };
+}
+
+const objectOf = (r: { provider: string; objectRef: string }) => `${r.provider}\n${r.objectRef}`;
+
+function uniqueById<T extends { id: string }>(rows: T[]): T[] {
+  return uniqueBy(rows, (r) => r.id);
+}
+
+function uniqueBy<T>(rows: T[], key: (row: T) => string): T[] {
+  return [...new Map(rows.map((r) => [key(r), r])).values()];
+}
+
+function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const group = groups.get(k);
+    if (group) group.push(r);
+    else groups.set(k, [r]);
+  }
+  return groups;
 }
 
 /** TypeORM returns [rows, count] for UPDATE … RETURNING on PostgreSQL, and rows for SELECT/INSERT. */

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { getSharedConfigToken } from '@nestjs/bullmq';
-import { Queue, QueueOptions } from 'bullmq';
+import { JobsOptions, JobType, Queue, QueueOptions } from 'bullmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import {
   BACKOFF_BASE_MS,
@@ -9,6 +9,12 @@ import {
   targetJobId,
   targetQueueName,
 } from './target-queues';
+
+/** The lists of jobs BullMQ will still run. A paused queue keeps its jobs in the wait list (BullMQ 5+). */
+const LIVE_JOB_TYPES: JobType[] = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children'];
+
+/** Jobs per addBulk call: one Redis MULTI each, small enough not to stall Redis for other clients. */
+const ADD_BULK_CHUNK = 1000;
 
 /** Puts target jobs on their provider's queue. Safe to call again for the same target at any time. */
 @Injectable()
@@ -34,14 +40,70 @@ export class TargetDispatcher implements OnModuleDestroy {
   }
 
   /**
-   * For the reconciler: PostgreSQL says the target is unfinished. A job that still exists and is waiting,
-   * delayed or active is left alone; one that BullMQ already gave up on (failed, or completed without the
-   * result reaching PostgreSQL) is replaced; a missing one (Redis lost it) is added again.
+   * The targets of many tasks (a bulk): one `addBulk` per provider queue and chunk, instead of a Redis round
+   * trip per target. Job ids stay deterministic, so adding a target twice still queues it once.
    */
-  async requeue(taskId: string, provider: string): Promise<'added' | 'present'> {
-    const q = this.queue(provider);
+  async enqueueMany(tasks: ReadonlyArray<{ taskId: string; providers: readonly string[] }>): Promise<void> {
+    const byProvider = new Map<string, string[]>();
+    for (const t of tasks) {
+      for (const p of t.providers) {
+        const ids = byProvider.get(p) ?? [];
+        ids.push(t.taskId);
+        byProvider.set(p, ids);
+      }
+    }
+    await Promise.all(
+      [...byProvider].map(async ([provider, taskIds]) => {
+        for (let i = 0; i < taskIds.length; i += ADD_BULK_CHUNK) {
+          await this.queue(provider).addBulk(
+            taskIds.slice(i, i + ADD_BULK_CHUNK).map((taskId) => ({
+              name: 'target',
+              data: { taskId, provider },
+              opts: this.jobOptions(taskId, provider),
+            })),
+          );
+        }
+      }),
+    );
+  }
+
+  /**
+   * For the reconciler: PostgreSQL says these targets are unfinished; returns how many were queued again.
+   * A job that a live list (waiting, delayed, running…) holds is left alone. Every other one is a suspect:
+   * BullMQ gave up on it (failed, or completed without the result reaching PostgreSQL), or Redis lost it or
+   * the list that held it (a restart, a flush racing with an add), and it is replaced or added again.
+   *
+   * Why one snapshot per provider: asking each job its state costs a scan of the waiting list (LPOS) per job,
+   * so a pass over a 10,000-target backlog kept Redis busy for every worker. getRanges reads all live lists
+   * in one script, so the snapshot is consistent: a job moving from waiting to active is in one of them.
+   */
+  async requeueMissing(targets: ReadonlyArray<{ taskId: string; provider: string }>): Promise<number> {
+    const byProvider = new Map<string, string[]>();
+    for (const t of targets) {
+      const ids = byProvider.get(t.provider) ?? [];
+      ids.push(t.taskId);
+      byProvider.set(t.provider, ids);
+    }
+    let added = 0;
+    for (const [provider, taskIds] of byProvider) {
+      const q = this.queue(provider);
+      const live = new Set(await q.getRanges(LIVE_JOB_TYPES, 0, -1));
+      for (const taskId of taskIds) {
+        if (live.has(targetJobId(taskId, provider))) continue;
+        if ((await this.requeueSuspect(q, taskId, provider)) === 'added') added++;
+      }
+    }
+    return added;
+  }
+
+  private async requeueSuspect(
+    q: Queue<TargetJobData>,
+    taskId: string,
+    provider: string,
+  ): Promise<'added' | 'present'> {
     const existing = await q.getJob(targetJobId(taskId, provider));
     if (existing) {
+      // Asked again: the job may have been added or moved since the snapshot.
       const state = await existing.getState();
       if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'present';
       await existing.remove().catch(() => undefined);
@@ -51,18 +113,18 @@ export class TargetDispatcher implements OnModuleDestroy {
   }
 
   private async add(taskId: string, provider: string): Promise<void> {
+    await this.queue(provider).add('target', { taskId, provider }, this.jobOptions(taskId, provider));
+  }
+
+  private jobOptions(taskId: string, provider: string): JobsOptions {
     const cfg = this.config.providers.find((p) => p.id === provider);
-    await this.queue(provider).add(
-      'target',
-      { taskId, provider },
-      {
-        jobId: targetJobId(taskId, provider),
-        attempts: cfg?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-        backoff: { type: 'exponential', delay: BACKOFF_BASE_MS, jitter: 0.5 },
-        removeOnComplete: { age: 3600, count: 10_000 },
-        removeOnFail: { age: 24 * 3600 },
-      },
-    );
+    return {
+      jobId: targetJobId(taskId, provider),
+      attempts: cfg?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      backoff: { type: 'exponential', delay: BACKOFF_BASE_MS, jitter: 0.5 },
+      removeOnComplete: { age: 3600, count: 10_000 },
+      removeOnFail: { age: 24 * 3600 },
+    };
   }
 
   async onModuleDestroy(): Promise<void> {

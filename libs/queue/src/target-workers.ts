@@ -16,6 +16,17 @@ export interface TargetJobHandler {
   handle(data: TargetJobData): Promise<TargetVerdict>;
 }
 
+/**
+ * A provider's own pacing (its adapter's, for directories with rate limits): asked before a job is handed to
+ * the handler, so that a target waiting for the directory's limit is not claimed, and so uses up no attempt.
+ */
+export interface JobPacer {
+  /** How long to pause the provider's queue before another target may start; 0: start now. */
+  waitBeforeStart(): number;
+  /** Runs one target with its expected requests reserved until it ends. */
+  runTarget<T>(fn: () => Promise<T>): Promise<T>;
+}
+
 export interface ProviderQueueSettings {
   provider: string;
   concurrency: number;
@@ -44,6 +55,8 @@ export class TargetWorkers {
     private readonly bullOptions: QueueOptions,
     private readonly handler: TargetJobHandler,
     private readonly logger: AppLogger,
+    /** The pacer of a provider, if its directory has one (looked up per job: adapters may be replaced). */
+    private readonly pacerOf: (provider: string) => JobPacer | undefined = () => undefined,
   ) {}
 
   start(settings: readonly ProviderQueueSettings[]): void {
@@ -69,7 +82,18 @@ export class TargetWorkers {
     job: Job<TargetJobData>,
     token?: string,
   ): Promise<void> {
-    const verdict = await this.handler.handle(job.data);
+    const pacer = this.pacerOf(job.data.provider);
+    // Whole milliseconds: BullMQ hands the figure to Redis (PSETEX), which refuses fractions.
+    const waitMs = Math.ceil(pacer?.waitBeforeStart() ?? 0);
+    if (waitMs > 0) {
+      // Back to the head of the queue untouched (BullMQ counts no attempt for a RateLimitError), and the whole
+      // queue waits with it: every other target of this provider would meet the same full bucket.
+      await worker.rateLimit(waitMs);
+      throw new RateLimitError();
+    }
+    const verdict = pacer
+      ? await pacer.runTarget(() => this.handler.handle(job.data))
+      : await this.handler.handle(job.data);
     if (verdict.kind === 'wait') {
       // Delayed, not failed: waiting for another target's lease must not use up the job's attempts.
       await job.moveToDelayed(Date.now() + verdict.waitMs, token);
@@ -77,7 +101,7 @@ export class TargetWorkers {
     }
     if (verdict.kind === 'retry') throw new Error(verdict.message);
     if (verdict.kind === 'rateLimited') {
-      await worker.rateLimit(verdict.waitMs);
+      await worker.rateLimit(Math.max(1, Math.ceil(verdict.waitMs)));
       throw new RateLimitError();
     }
   }

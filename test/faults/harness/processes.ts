@@ -1,5 +1,16 @@
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -169,4 +180,37 @@ export async function pollUntil<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+const BUILT = ['dist/apps/api/src/main.js', 'dist/apps/worker/src/main.js', 'dist/apps/cli/src/main.js'];
+const SOURCES = ['apps', 'libs', 'migrations'];
+const BUILD_CONFIG = ['tsconfig.json', 'tsconfig.build.json', 'package.json'];
+
+/**
+ * Builds `dist` when a compiled entry point is missing or older than a source or build setting: whatever runs
+ * the built processes (the fault suite, the bench) must run the code as it is. `tag` prefixes the messages.
+ */
+export function buildIfStale(tag: string): void {
+  const built = BUILT.map((f) => join(REPO_ROOT, f));
+  const oldestBuild = built.every(existsSync) ? Math.min(...built.map((f) => statSync(f).mtimeMs)) : 0;
+  const newestSource = Math.max(
+    ...SOURCES.map((d) => newestTs(join(REPO_ROOT, d))),
+    ...BUILD_CONFIG.map((f) => statSync(join(REPO_ROOT, f)).mtimeMs),
+  );
+  if (newestSource <= oldestBuild) return;
+  process.stdout.write(`\n${tag}: dist is missing or older than the sources; npm run build\n`);
+  const started = Date.now();
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  process.stdout.write(`${tag}: built in ${Date.now() - started} ms\n`);
+}
+
+/** Newest modification time of the .ts files under `dir` (recursively). */
+function newestTs(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestTs(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
 }

@@ -19,6 +19,7 @@ const task = (t: Partial<TaskView>): TaskView => ({
   account: 'S-1-5-21-1-2-3-1105',
   description: null,
   disableTaskId: null,
+  batchId: null,
   createdBy: 'soar',
   createdAt: '2025-01-01T00:00:00.000Z',
   updatedAt: '2025-01-01T00:00:01.000Z',

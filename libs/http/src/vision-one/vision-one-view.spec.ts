@@ -22,6 +22,7 @@ const task = (over: Partial<TaskView>): TaskView => ({
   account: 'jdoe@corp.example',
   description: null,
   disableTaskId: null,
+  batchId: null,
   createdBy: 'soar-playbook',
   createdAt: '2021-04-05T08:22:37.123Z',
   updatedAt: '2021-04-06T08:22:37.999Z',

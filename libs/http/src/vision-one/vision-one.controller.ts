@@ -24,8 +24,7 @@ import {
 } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { ApiKeyGuard, AuthenticatedRequest, RequireScope } from '@app/auth';
-import { TaskService, TaskView, toTaskView } from '@app/engine';
-import { AppLogger } from '@app/logging';
+import { AccountItem, ItemOutcome, TaskService, toTaskView } from '@app/engine';
 import { TaskSearchStore } from '@app/persistence';
 import { refuseDryRun } from '../dry-run';
 import { IdempotencyInterceptor } from '../idempotency.interceptor';
@@ -38,7 +37,7 @@ import {
   MAX_BATCH_ITEMS,
   VisionOneItemResult,
 } from './vision-one-batch';
-import { isServerFault, VisionOneExceptionFilter } from './vision-one-errors';
+import { VisionOneExceptionFilter } from './vision-one-errors';
 import {
   VisionOneAccountItemDto,
   VisionOneErrorBodyDto,
@@ -98,15 +97,10 @@ const ErrorResponses = (...statuses: number[]) =>
 @UseFilters(VisionOneExceptionFilter)
 @UseInterceptors(IdempotencyInterceptor)
 export class VisionOneController {
-  private readonly logger: AppLogger;
-
   constructor(
     private readonly tasks: TaskService,
     private readonly search: TaskSearchStore,
-    logger: AppLogger,
-  ) {
-    this.logger = logger.child('vision-one');
-  }
+  ) {}
 
   @Post('domainAccounts/disable')
   @HttpCode(207)
@@ -126,12 +120,7 @@ export class VisionOneController {
   @ErrorResponses(400, 401, 403, 503)
   disable(@Body() body: unknown, @Req() req: DoorRequest): Promise<VisionOneItemResult[]> {
     refuseDryRun(req.query);
-    return this.createAll(body, req, (item) =>
-      this.tasks.createDisableTask(
-        { account: item.accountName, description: item.description },
-        creator(req),
-      ),
-    );
+    return this.createAll(body, req, (items) => this.tasks.disableItems(items, {}, creator(req)));
   }
 
   @Post('domainAccounts/enable')
@@ -155,9 +144,7 @@ export class VisionOneController {
   @ErrorResponses(400, 401, 403, 503)
   enable(@Body() body: unknown, @Req() req: DoorRequest): Promise<VisionOneItemResult[]> {
     refuseDryRun(req.query);
-    return this.createAll(body, req, (item) =>
-      this.tasks.createEnableTask({ account: item.accountName, description: item.description }, creator(req)),
-    );
+    return this.createAll(body, req, (items) => this.tasks.enableItems(items, {}, creator(req)));
   }
 
   @Get('tasks/:id')
@@ -223,30 +210,33 @@ export class VisionOneController {
   }
 
   /**
-   * One task per item, one after another in request order: a later item then sees the task an earlier one
-   * created (two Enables of one account in a batch: the second is a duplication of the first).
+   * One task per item, through the same path as the native bulk routes: every item is decided exactly as if
+   * the items came one after another in request order (two Enables of one account in a batch: the second is
+   * a duplication of the first). An item this door refuses on its own is answered in its place.
    */
   private async createAll(
     body: unknown,
     req: DoorRequest,
-    create: (item: { accountName: string; description?: unknown }) => Promise<TaskView>,
+    create: (items: AccountItem[]) => Promise<ItemOutcome[]>,
   ): Promise<VisionOneItemResult[]> {
     const locate = (id: string) => `${baseUrl(req)}${TASKS_PATH}/${id}`;
-    const results: VisionOneItemResult[] = [];
-    for (const raw of checkBatch(body)) {
+    const raws = checkBatch(body);
+    const results: VisionOneItemResult[] = new Array(raws.length);
+    const items: AccountItem[] = [];
+    const places: number[] = [];
+    raws.forEach((raw, i) => {
       const item = checkItem(raw);
       if ('status' in item) {
-        results.push(item);
-        continue;
+        results[i] = item;
+        return;
       }
-      try {
-        results.push(accepted(locate((await create(item)).id)));
-      } catch (e) {
-        const result = itemForError(e, locate);
-        if (isServerFault(result.status)) this.logger.error('batch item failed', { error: e as Error });
-        results.push(result);
-      }
-    }
+      items.push({ account: item.accountName, description: item.description });
+      places.push(i);
+    });
+    if (items.length === 0) return results;
+    (await create(items)).forEach((o, k) => {
+      results[places[k]] = 'taskId' in o ? accepted(locate(o.taskId)) : itemForError(o.error, locate);
+    });
     return results;
   }
 }

@@ -29,6 +29,10 @@ export class TaskEntity {
   @Column({ name: 'disable_task_id', type: 'uuid', nullable: true })
   disableTaskId!: string | null;
 
+  /** The bulk request (CONTRACT §5) that created the task; null for a task created on its own. */
+  @Column({ name: 'batch_id', type: 'uuid', nullable: true })
+  batchId!: string | null;
+
   @Column({ name: 'created_by', type: 'text' })
   createdBy!: string;
 
