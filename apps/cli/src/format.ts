@@ -1,5 +1,7 @@
 import type { ProviderCheck } from '@app/directories';
 import type {
+  BatchView,
+  BulkResponse,
   ProviderTestResult,
   ProviderView,
   TargetView,
@@ -161,5 +163,102 @@ export class ProgressTracker {
       );
     }
     return lines;
+  }
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** The refusals in full (an operator fixes them one by one); the accepted items are in --json or `task list`. */
+export function formatBulkResult(result: BulkResponse): string[] {
+  const refused = result.items.filter((i) => 'error' in i);
+  const accepted = result.items.length - refused.length;
+  const lines = [
+    `Batch ${result.batchId}: ${count(accepted)} of ${count(result.items.length)} account(s) accepted` +
+      (refused.length ? `, ${count(refused.length)} refused` : ''),
+  ];
+  if (refused.length) {
+    lines.push(
+      '',
+      'Refused:',
+      ...table([
+        ['  account', 'status', 'code', 'message'],
+        ...refused.map((i) => [
+          `  ${String(i.account)}`,
+          String(i.status),
+          'error' in i ? i.error.code : '-',
+          'error' in i ? i.error.message : '',
+        ]),
+      ]),
+    );
+  }
+  return lines;
+}
+
+function countsByStatus(b: BatchView): string[] {
+  const c = b.counts;
+  return [
+    `inProgress ${count(c.inProgress)}`,
+    `successful ${count(c.successful)}`,
+    `partiallySuccessful ${count(c.partiallySuccessful)}`,
+    `unsuccessful ${count(c.unsuccessful)}`,
+    ...(b.rejected ? [`refused ${count(b.rejected)}`] : []),
+  ];
+}
+
+/** How far a batch has gone, on one line: its accepted tasks by status. */
+export function batchProgressLine(b: BatchView): string {
+  const done = b.accepted - b.counts.inProgress;
+  return [`batch ${b.id.slice(0, 8)}…: ${count(done)}/${count(b.accepted)} done`, ...countsByStatus(b)].join(
+    ' · ',
+  );
+}
+
+/** The last line of a batch's --wait. */
+export function batchSummary(b: BatchView): string {
+  return `Batch ${b.id} ${b.done ? 'done' : 'inProgress'}: ${countsByStatus(b).join(' · ')}`;
+}
+
+export function formatBatch(b: BatchView): string[] {
+  return [
+    `Batch ${b.id}  ${b.action}  ${b.done ? 'done' : 'inProgress'}`,
+    ...table([
+      ['  created', `${b.createdAt} by ${b.createdBy}`],
+      [
+        '  accounts',
+        `${count(b.requested)} requested, ${count(b.accepted)} accepted, ${count(b.rejected)} refused`,
+      ],
+      ['  inProgress', count(b.counts.inProgress)],
+      ['  successful', count(b.counts.successful)],
+      ['  partiallySuccessful', count(b.counts.partiallySuccessful)],
+      ['  unsuccessful', count(b.counts.unsuccessful)],
+    ]),
+  ];
+}
+
+/**
+ * `--wait` on a batch. On a terminal one line rewritten in place (a 10,000-account batch would otherwise
+ * print thousands of lines); in a log or a pipe, one timestamped line per change of the counts. `update`
+ * and `end` return the text to write, so that the caller owns the stream.
+ */
+export class BatchProgress {
+  private last: string | null = null;
+
+  constructor(
+    private readonly tty: boolean,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  update(batch: BatchView): string {
+    const line = batchProgressLine(batch);
+    if (line === this.last) return '';
+    this.last = line;
+    // \r and "erase line" rather than padding: the new line may be shorter than the one it replaces.
+    if (this.tty) return `\r\x1b[2K${line}`;
+    return `${this.clock().toISOString().slice(11, 19)}  ${line}\n`;
+  }
+
+  /** Ends the line rewritten in place, so that what follows starts on its own line. */
+  end(): string {
+    return this.tty && this.last !== null ? '\n' : '';
   }
 }

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { readFile } from 'node:fs/promises';
 import { ApiKeyService } from '@app/auth';
 import { ConfigError, loadAppConfig } from '@app/config';
 import { DomainError, formatRateLimit } from '@app/domain';
@@ -6,12 +7,30 @@ import { ProviderService, TaskService } from '@app/engine';
 import { ApiKeyStore, createDataSource, runMigrationsLocked } from '@app/persistence';
 import { Command, EXIT, parseCommand, USAGE, UsageError } from './args';
 import { createCliContext } from './cli.app';
-import { Io, runTaskCommand } from './task-commands';
+import { BatchIo, runBatchCommand } from './batch-commands';
+import { runTaskCommand } from './task-commands';
 
-const io: Io = {
+const io: BatchIo = {
   out: (line) => process.stdout.write(line + '\n'),
   err: (line) => process.stderr.write(line + '\n'),
+  writeOut: (text) => process.stdout.write(text),
+  writeErr: (text) => process.stderr.write(text),
+  outIsTty: process.stdout.isTTY === true,
+  errIsTty: process.stderr.isTTY === true,
+  readText,
 };
+
+/** A file that cannot be read is the operator's mistake to fix, like a bad option: a usage error. */
+async function readText(path: string): Promise<string> {
+  try {
+    if (path !== '-') return await readFile(path, 'utf8');
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${path === '-' ? 'stdin' : path}: ${(e as Error).message}`);
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const cmd = parseCommand(argv);
@@ -19,28 +38,41 @@ async function main(argv: string[]): Promise<number> {
     io.out(USAGE);
     return EXIT.ok;
   }
-  if (cmd.kind.startsWith('task-') || cmd.kind.startsWith('provider-'))
-    return runWithEngine(cmd as Parameters<typeof runTaskCommand>[0]);
+  if (cmd.kind.startsWith('task-') || cmd.kind.startsWith('provider-') || cmd.kind.startsWith('batch-'))
+    return runWithEngine(cmd as EngineCommand);
   return runKeysAndMigrations(cmd);
 }
 
-/** Task and provider commands: the engine's services in a Nest application context, no HTTP, no API key. */
-async function runWithEngine(cmd: Parameters<typeof runTaskCommand>[0]): Promise<number> {
+type EngineCommand = Parameters<typeof runTaskCommand>[0] | Parameters<typeof runBatchCommand>[0];
+
+/** Task, batch and provider commands: the engine's services in a Nest application context, no HTTP, no API key. */
+async function runWithEngine(cmd: EngineCommand): Promise<number> {
   const app = await createCliContext(loadAppConfig());
   let waitingFor: string | null = null;
+  const what = cmd.kind.startsWith('batch-') ? 'batch' : 'task';
   const interrupted = () => {
+    // A batch's progress line on a terminal has no newline yet; the message goes below it, not over it.
+    if (waitingFor && what === 'batch' && (io.outIsTty || io.errIsTty)) io.writeErr('\n');
     io.err(
-      waitingFor ? `stopped waiting; task ${waitingFor} goes on (task show ${waitingFor})` : 'interrupted',
+      waitingFor
+        ? `stopped waiting; ${what} ${waitingFor} goes on (${what} show ${waitingFor})`
+        : 'interrupted',
     );
     process.exit(130);
   };
   process.once('SIGINT', interrupted);
+  const onWaiting = (id: string) => (waitingFor = id);
   try {
+    if (cmd.kind.startsWith('batch-'))
+      return await runBatchCommand(cmd as Parameters<typeof runBatchCommand>[0], app.get(TaskService), io, {
+        pollMs: 1000,
+        onWaiting,
+      });
     return await runTaskCommand(
-      cmd,
+      cmd as Parameters<typeof runTaskCommand>[0],
       { tasks: app.get(TaskService), providers: app.get(ProviderService) },
       io,
-      { pollMs: 500, onWaiting: (id) => (waitingFor = id) },
+      { pollMs: 500, onWaiting },
     );
   } finally {
     process.off('SIGINT', interrupted);

@@ -115,6 +115,7 @@ export async function runTaskCommand(
         status: cmd.status,
         action: cmd.action,
         account: cmd.account,
+        batchId: cmd.batch,
         limit: cmd.limit,
         cursor: cmd.cursor,
       });
