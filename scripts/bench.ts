@@ -1,207 +1,212 @@
 import 'reflect-metadata';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { Queue, Worker } from 'bullmq';
-import { Attribute, Change, Client } from 'ldapts';
-import { DataSource } from 'typeorm';
-import { redisOptionsFromUrl } from '@app/queue';
+import { join } from 'node:path';
+import IORedis from 'ioredis';
+import type { FaultEngine } from '../test/faults/harness/fault-engine';
+import { REDIS_URL } from '../test/faults/harness/fault-engine';
+import { openLdapProvider, SlapdHandle, startSlapd } from '../test/harness/slapd';
 import { ensureSystemPackages } from '../test/harness/system-packages';
-import { openLdapProvider, startSlapd } from '../test/harness/slapd';
-import { startEngine, TestEngine } from '../test/harness/engine';
+import { BulkAction, BulkResult, Latency, runBulk, singleTaskLatency } from './bench/engine-bulk';
+import { CpuSplit, CpuWindow } from './bench/cpu-split';
+import { runExtras } from './bench/extras';
+import { BenchOptions, benchOptions } from './bench/options';
+import { MemoryPeak, MemoryWindow, startEngineProcesses } from './bench/processes';
+import { BenchReport, Check, renderReport, SizeResult } from './bench/report';
+import { addUsers, bareLdapmodify, bareLdapts, countLocked } from './bench/slapd-bare';
 
 /**
- * `npm run bench`: how long a task takes and how many the engine finishes per second against a real slapd,
- * next to the bare stack doing the same directory writes (ldapts alone) and the same queue traffic
- * (BullMQ alone). Prints the figures and writes docs/benchmarks.md.
+ * `npm run bench`: the engine's bulk Disable and Enable against a real slapd, side by side with the same
+ * slapd's bare write rate and bare ldapts doing the same directory work, measured in the same run; the
+ * single-task latency; the API's and the worker's peak memory; and the sections other modules of
+ * scripts/bench/ add. Prints the report and writes docs/benchmarks.md. Exits non-zero when a check fails
+ * (a task not successful, slapd not holding the expected state), whatever the speed.
  */
-const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL || 30);
-const BATCH = Number(process.env.BENCH_BATCH || 300);
-const CONCURRENCY = 10;
+async function main(): Promise<void> {
+  const opts = benchOptions();
+  const startedAt = new Date();
+  await ensureSystemPackages();
+  const { sizes, latency, versions, checks } = await againstSlapd(opts);
 
-interface Row {
-  name: string;
-  value: string;
-  note: string;
+  // The other sections start what they need themselves; the engine above is gone, so they do not compete.
+  const extras = await runExtras({ accounts: Math.max(...opts.bulkSizes), concurrency: opts.concurrency });
+  for (const e of extras.errors) checks.push({ what: 'section', ok: false, detail: e });
+
+  const report: BenchReport = {
+    startedAt,
+    opts,
+    versions,
+    sizes,
+    latency,
+    sections: extras.sections,
+    checks,
+  };
+  const text = renderReport(report);
+  console.log(text);
+  if (opts.outFile) writeFileSync(join(__dirname, '..', opts.outFile), text);
+  const failed = checks.filter((c) => !c.ok);
+  if (failed.length) {
+    console.error(
+      `bench: ${failed.length} check(s) failed:\n${failed.map((c) => `  ${c.what}: ${c.detail}`).join('\n')}`,
+    );
+    process.exitCode = 1;
+  }
 }
 
-async function main(): Promise<void> {
-  process.env.LOG_LEVEL = 'error';
-  await ensureSystemPackages();
+/**
+ * One slapd, the engine's two processes pointed at it, and per bulk size: the bare runs, then the engine's
+ * bulk Disable and Enable of the same accounts, each followed by reading slapd back.
+ */
+async function againstSlapd(opts: BenchOptions): Promise<{
+  sizes: SizeResult[];
+  latency: Latency;
+  versions: Record<string, string>;
+  checks: Check[];
+}> {
   const slapd = await startSlapd();
-  const rows: Row[] = [];
-  let engine: TestEngine | null = null;
+  let engine: FaultEngine | null = null;
+  let cleanup = () => undefined as void;
+  const checks: Check[] = [];
+  const sizes: SizeResult[] = [];
   try {
-    const total = SEQUENTIAL + BATCH * 2;
-    for (let i = 0; i < total; i++) await slapd.addUser({ uid: `b${i}`, password: 'Bench-Passw0rd' });
-    const ldap = openLdapProvider(slapd, { concurrency: CONCURRENCY });
-    engine = await startEngine({ label: 'bench', workers: 1, providers: [ldap] });
-    const db = engine.api.get(DataSource);
+    const latencyUsers = Array.from({ length: opts.sequential }, (_, i) => `lat-${i}`);
+    const users = new Map(opts.bulkSizes.map((n, k) => [k, accountsOf(k, n)]));
+    const all = [...latencyUsers, ...[...users.values()].flat()];
+    log(`adding ${all.length} users to slapd`);
+    await addUsers(slapd, all);
 
-    // 1. One task at a time: POST to final status, as the database records it and as a client sees it.
-    const server: number[] = [];
-    const client: number[] = [];
-    for (let i = 0; i < SEQUENTIAL; i++) {
-      const t0 = performance.now();
-      const res = await engine.request('POST', '/api/v1/tasks/disable-account', {
-        body: { account: `b${i}` },
+    log('starting the built API and worker as processes');
+    ({ engine, cleanup } = await startEngineProcesses(
+      [openLdapProvider(slapd, { concurrency: opts.concurrency })],
+      opts,
+    ));
+    const versions = await serverVersions(engine);
+
+    log(`single-task latency: ${opts.sequential} Disable tasks one after another`);
+    const latency = await singleTaskLatency(engine, latencyUsers);
+
+    for (const [k, n] of opts.bulkSizes.entries()) {
+      const uids = users.get(k) as string[];
+      const prefix = prefixOf(k, n);
+      const holds = async (locked: number, when: string) =>
+        checks.push(await slapdHolds(slapd, prefix, n, locked, when));
+      log(`${n} accounts: bare ldapmodify, lock then unlock`);
+      const ldapmodify = { lock: await bareLdapmodify(slapd, uids, 'lock'), unlock: 0 };
+      await holds(n, `after bare ldapmodify lock of ${n}`);
+      ldapmodify.unlock = await bareLdapmodify(slapd, uids, 'unlock');
+      await holds(0, `after bare ldapmodify unlock of ${n}`);
+      log(`${n} accounts: bare ldapts, lock then unlock`);
+      const ldapts = { lock: await bareLdapts(slapd, uids, 'lock', opts.concurrency), unlock: 0 };
+      await holds(n, `after bare ldapts lock of ${n}`);
+      ldapts.unlock = await bareLdapts(slapd, uids, 'unlock', opts.concurrency);
+      await holds(0, `after bare ldapts unlock of ${n}`);
+
+      const disable = await measuredBulk(engine, 'disable', uids, opts.bulkTimeoutMs, checks);
+      await holds(n, `after the engine's bulk Disable of ${n}`);
+      const enable = await measuredBulk(engine, 'enable', uids, opts.bulkTimeoutMs, checks);
+      await holds(0, `after the engine's bulk Enable of ${n}`);
+      sizes.push({
+        size: n,
+        ldapmodify,
+        ldapts,
+        disable: disable.result,
+        enable: enable.result,
+        memory: { disable: disable.memory, enable: enable.memory },
+        cpu: { disable: disable.cpu, enable: enable.cpu },
       });
-      await waitFinal(engine, res.body.id, 5);
-      client.push(performance.now() - t0);
-      const [row] = await db.query(
-        `SELECT extract(epoch FROM (completed_at - created_at)) * 1000 AS ms FROM tasks WHERE id = $1`,
-        [res.body.id],
-      );
-      server.push(Number(row.ms));
     }
-    rows.push({
-      name: 'Disable task, POST → final (server: completed_at − created_at)',
-      value: `p50 ${pct(server, 50)} ms, p95 ${pct(server, 95)} ms`,
-      note: `${SEQUENTIAL} tasks one after another, 1 worker`,
-    });
-    rows.push({
-      name: 'Disable task, POST → final (client, polling every 5 ms)',
-      value: `p50 ${pct(client, 50)} ms, p95 ${pct(client, 95)} ms`,
-      note: 'includes HTTP and polling',
-    });
-
-    // 2. A burst: BATCH tasks posted at once, until the last one is final.
-    const burstStart = performance.now();
-    const ids: string[] = [];
-    await inParallel(BATCH, 20, async (i) => {
-      const res = await engine!.request('POST', '/api/v1/tasks/disable-account', {
-        body: { account: `b${SEQUENTIAL + i}` },
-      });
-      ids.push(res.body.id);
-    });
-    const accepted = performance.now() - burstStart;
-    // Completion is read from PostgreSQL, so that hundreds of polling clients do not load the API under test.
-    for (const deadline = Date.now() + 300_000; ;) {
-      const [{ n }] = await db.query(
-        `SELECT count(*) AS n FROM tasks WHERE id = ANY($1) AND status = 'inProgress'`,
-        [ids],
-      );
-      if (Number(n) === 0) break;
-      if (Date.now() > deadline) throw new Error(`${n} tasks did not finish`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const burst = performance.now() - burstStart;
-    const failedCount = Number(
-      (
-        await db.query(`SELECT count(*) AS n FROM tasks WHERE id = ANY($1) AND status <> 'successful'`, [ids])
-      )[0].n,
-    );
-    rows.push({
-      name: `Engine: ${BATCH} Disable tasks at once`,
-      value: `${rate(BATCH, burst)} tasks/s (${Math.round(burst)} ms)`,
-      note: `API accepted all in ${Math.round(accepted)} ms; ${failedCount} not successful; worker concurrency ${CONCURRENCY}`,
-    });
-
-    // 3. Bare stack: the same directory writes with ldapts alone (bind once, read, modify, read back).
-    const bare = new Client({ url: slapd.url });
-    await bare.bind(slapd.bindDN, slapd.bindPassword);
-    const bareStart = performance.now();
-    await inParallel(BATCH, CONCURRENCY, async (i) => {
-      const dn = slapd.userDn(`b${SEQUENTIAL + BATCH + i}`);
-      await bare.search(dn, { scope: 'base', attributes: ['pwdAccountLockedTime'] });
-      await bare.modify(
-        dn,
-        new Change({
-          operation: 'replace',
-          modification: new Attribute({ type: 'pwdAccountLockedTime', values: ['000001010000Z'] }),
-        }),
-      );
-      await bare.search(dn, { scope: 'base', attributes: ['pwdAccountLockedTime'] });
-    });
-    const bareMs = performance.now() - bareStart;
-    await bare.unbind();
-    rows.push({
-      name: `Bare ldapts: ${BATCH} disables (read, modify, read back)`,
-      value: `${rate(BATCH, bareMs)} ops/s (${Math.round(bareMs)} ms)`,
-      note: `concurrency ${CONCURRENCY}, one bound connection`,
-    });
-
-    // 4. Bare queue: BATCH no-op jobs through BullMQ on the same Redis.
-    const connection = redisOptionsFromUrl(engine.config.redisUrl);
-    const prefix = `bench-${Date.now()}`;
-    const queue = new Queue('bare', { connection, prefix });
-    let done = 0;
-    const finished = new Promise<void>((resolve) => {
-      const worker = new Worker('bare', async () => undefined, {
-        connection,
-        prefix,
-        concurrency: CONCURRENCY,
-      });
-      worker.on('completed', () => {
-        if (++done === BATCH) void worker.close().then(resolve);
-      });
-    });
-    const queueStart = performance.now();
-    await queue.addBulk(Array.from({ length: BATCH }, (_, i) => ({ name: 'noop', data: { i } })));
-    await finished;
-    const queueMs = performance.now() - queueStart;
-    await queue.obliterate({ force: true });
-    await queue.close();
-    rows.push({
-      name: `Bare BullMQ: ${BATCH} no-op jobs`,
-      value: `${rate(BATCH, queueMs)} jobs/s (${Math.round(queueMs)} ms)`,
-      note: `concurrency ${CONCURRENCY}`,
-    });
+    return { sizes, latency, versions, checks };
   } finally {
     await engine?.stop();
+    cleanup();
     await slapd.stop();
   }
-  report(rows);
 }
 
-async function waitFinal(engine: TestEngine, id: string, pollMs: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const res = await engine.request('GET', `/api/v1/tasks/${id}`);
-    if (res.body.status !== 'inProgress') return;
-    if (Date.now() > deadline) throw new Error(`task ${id} did not finish`);
-    await new Promise((r) => setTimeout(r, pollMs));
+/** Accounts of the k-th bulk size: a prefix of their own, so one bulk never sees another's history. */
+function prefixOf(k: number, n: number): string {
+  return `bulk${k}x${n}-`;
+}
+
+function accountsOf(k: number, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefixOf(k, n)}${i}`);
+}
+
+/** A bulk with the API's and the worker's memory watched while it runs, and its tasks checked after. */
+async function measuredBulk(
+  engine: FaultEngine,
+  action: BulkAction,
+  uids: string[],
+  timeoutMs: number,
+  checks: Check[],
+): Promise<{ result: BulkResult; memory: Record<string, MemoryPeak>; cpu: CpuSplit }> {
+  log(`${uids.length} accounts: the engine's bulk ${action === 'disable' ? 'Disable' : 'Enable'}`);
+  const window = new MemoryWindow({ api: engine.api.pid, worker: engine.workers[0].pid });
+  const cpuWindow = new CpuWindow({ api: engine.api.pid, worker: engine.workers[0].pid });
+  let result: BulkResult;
+  try {
+    result = await runBulk(engine, action, uids, timeoutMs);
+  } catch (e) {
+    window.end();
+    throw e;
   }
+  const memory = window.end();
+  const cpu = cpuWindow.end();
+  const c = result.counts;
+  const successful = c.byStatus.successful ?? 0;
+  checks.push({
+    what: `every task of the bulk ${action} of ${uids.length} successful, one task.completed each, no failed target`,
+    ok: successful === uids.length && c.failedTargets === 0 && c.completedEventsNotOne === 0,
+    detail: `${successful} of ${uids.length} successful (${JSON.stringify(c.byStatus)}), ${c.failedTargets} failed targets, ${c.completedEventsNotOne} tasks without exactly one task.completed, ${c.retriedTargets} targets retried`,
+  });
+  const b = result.batch;
+  checks.push({
+    what: `GET /api/v1/batches/{id} after the bulk ${action} of ${uids.length}`,
+    ok:
+      b.done &&
+      b.requested === uids.length &&
+      b.accepted === uids.length &&
+      b.counts.successful === uids.length,
+    detail: `done ${b.done}, requested ${b.requested}, accepted ${b.accepted}, counts ${JSON.stringify(b.counts)}`,
+  });
+  return { result, memory, cpu };
 }
 
-async function inParallel(n: number, width: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < n) await fn(next++);
-    }),
-  );
+async function slapdHolds(
+  slapd: SlapdHandle,
+  prefix: string,
+  users: number,
+  locked: number,
+  when: string,
+): Promise<Check> {
+  const seen = await countLocked(slapd, prefix);
+  return {
+    what: `slapd ${when}`,
+    ok: seen.users === users && seen.locked === locked,
+    detail: `${seen.locked} of ${seen.users} accounts carry pwdAccountLockedTime ${locked ? '(all expected)' : '(none expected)'}`,
+  };
 }
 
-function pct(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]);
+async function serverVersions(engine: FaultEngine): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const slapd = spawnSync('/usr/sbin/slapd', ['-VV'], { encoding: 'utf8' });
+  const m = /slapd ([\w.+~-]+)/.exec(`${slapd.stdout}${slapd.stderr}`);
+  if (m) out.slapd = m[1];
+  const [pg] = await engine.query<{ server_version: string }>('SHOW server_version');
+  out.PostgreSQL = pg.server_version.split(' ')[0];
+  const redis = new IORedis(REDIS_URL, { lazyConnect: true });
+  try {
+    await redis.connect();
+    const info = await redis.info('server');
+    out.Redis = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+  } finally {
+    redis.disconnect();
+  }
+  return out;
 }
 
-function rate(n: number, ms: number): number {
-  return Math.round((n / ms) * 1000);
-}
-
-function report(rows: Row[]): void {
-  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  const lines = [
-    '# Benchmarks',
-    '',
-    'Written by `npm run bench`; figures from its latest run. PostgreSQL, Redis, slapd, the API and the worker all run',
-    'on the one machine, so the figures compare parts with each other, not with production hardware.',
-    '',
-    `Run: ${new Date().toISOString()} on ${machine}.`,
-    '',
-    '| measurement | result | conditions |',
-    '| --- | --- | --- |',
-    ...rows.map((r) => `| ${r.name} | ${r.value} | ${r.note} |`),
-    '',
-    'The engine does more per task than the bare stack: the API transaction (task, targets, identifiers, event),',
-    'the claim, the resolution record and the roll-up transaction in PostgreSQL, on top of the same directory',
-    'search/modify/read-back and one BullMQ job.',
-    '',
-  ];
-  console.log(lines.join('\n'));
-  writeFileSync(`${__dirname}/../docs/benchmarks.md`, lines.join('\n'));
+function log(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
 }
 
 main().catch((e: Error) => {
