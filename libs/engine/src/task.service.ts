@@ -69,6 +69,8 @@ export interface BulkEnableRequest {
   callbackUrl?: unknown;
 }
 
+type BulkRequest = BulkDisableRequest | BulkEnableRequest;
+
 /** One account of a request that names several, each with its own description (the Vision One door). */
 export interface AccountItem {
   account: unknown;
@@ -84,6 +86,9 @@ export interface CreateOptions {
   /** Rehearse (CONTRACT §5 dryRun): run the same statements, roll back, queue nothing. */
   dryRun?: boolean;
 }
+
+/** Creates (or rehearses) the tasks of a bulk request's items: disableItems or enableItems with its request. */
+type RunItems = (items: AccountItem[], opts: CreateOptions) => Promise<ItemOutcome[]>;
 
 export type BulkItem =
   | { account: unknown; status: 202; taskId?: string }
@@ -143,40 +148,33 @@ export class TaskService {
    * that is wrong as a whole (no accounts, an unknown provider, a bad description) is refused whole.
    */
   async createDisableTasks(req: BulkDisableRequest, createdBy: string): Promise<BulkResponse> {
-    const accounts = bulkAccounts(req.accounts);
-    const description = optionalDescription(req.description);
-    const batchId = randomUUID();
-    const items = accounts.map((account) => ({ account, description }));
-    const outcomes = await this.disableItems(items, req, createdBy, { batchId });
-    return { batchId, items: bulkItems(accounts, outcomes) };
+    return this.createBulk(req, (items, opts) => this.disableItems(items, req, createdBy, opts));
   }
 
   /** CONTRACT §5 bulk Enable: as createDisableTasks, each account refused or accepted as on its own. */
   async createEnableTasks(req: BulkEnableRequest, createdBy: string): Promise<BulkResponse> {
-    const accounts = bulkAccounts(req.accounts);
-    const description = optionalDescription(req.description);
-    const batchId = randomUUID();
-    const items = accounts.map((account) => ({ account, description }));
-    const outcomes = await this.enableItems(items, req, createdBy, { batchId });
-    return { batchId, items: bulkItems(accounts, outcomes) };
+    return this.createBulk(req, (items, opts) => this.enableItems(items, req, createdBy, opts));
   }
 
   /** A bulk Disable's `dryRun`: what each account would get, from the very statements a create runs, rolled back. */
   async previewDisableTasks(req: BulkDisableRequest, createdBy: string): Promise<{ items: BulkItem[] }> {
-    const accounts = bulkAccounts(req.accounts);
-    const description = optionalDescription(req.description);
-    const items = accounts.map((account) => ({ account, description }));
-    const outcomes = await this.disableItems(items, req, createdBy, { dryRun: true });
-    return { items: bulkItems(accounts, outcomes, { dryRun: true }) };
+    return this.previewBulk(req, (items, opts) => this.disableItems(items, req, createdBy, opts));
   }
 
   /** A bulk Enable's `dryRun`. */
   async previewEnableTasks(req: BulkEnableRequest, createdBy: string): Promise<{ items: BulkItem[] }> {
-    const accounts = bulkAccounts(req.accounts);
-    const description = optionalDescription(req.description);
-    const items = accounts.map((account) => ({ account, description }));
-    const outcomes = await this.enableItems(items, req, createdBy, { dryRun: true });
-    return { items: bulkItems(accounts, outcomes, { dryRun: true }) };
+    return this.previewBulk(req, (items, opts) => this.enableItems(items, req, createdBy, opts));
+  }
+
+  private async createBulk(req: BulkRequest, run: RunItems): Promise<BulkResponse> {
+    const { accounts, items } = bulkRequestItems(req);
+    const batchId = randomUUID();
+    return { batchId, items: bulkItems(accounts, await run(items, { batchId })) };
+  }
+
+  private async previewBulk(req: BulkRequest, run: RunItems): Promise<{ items: BulkItem[] }> {
+    const { accounts, items } = bulkRequestItems(req);
+    return { items: bulkItems(accounts, await run(items, { dryRun: true }), { dryRun: true }) };
   }
 
   /**
@@ -418,7 +416,11 @@ export class TaskService {
     this.metrics?.taskCreated(task.action);
     const pending = task.targets.filter((t) => t.status === 'pending').map((t) => t.provider);
     // The task is already committed; if Redis is down the reconciler queues it once Redis is back.
-    await this.queueWithin(ENQUEUE_TIMEOUT_MS, () => this.dispatcher.enqueue(id, pending), { taskId: id });
+    await this.queueWithin(
+      ENQUEUE_TIMEOUT_MS,
+      () => this.dispatcher.enqueueMany([{ taskId: id, providers: pending }]),
+      { taskId: id },
+    );
     return toTaskView(task);
   }
 
@@ -495,6 +497,13 @@ function bulkAccounts(v: unknown): unknown[] {
     );
   }
   return v;
+}
+
+/** A bulk body's accounts, each paired with the description all of them share. */
+function bulkRequestItems(req: BulkRequest): { accounts: unknown[]; items: AccountItem[] } {
+  const accounts = bulkAccounts(req.accounts);
+  const description = optionalDescription(req.description);
+  return { accounts, items: accounts.map((account) => ({ account, description })) };
 }
 
 /** Each item's account and description checked on its own: a mistake is that item's error, not the request's. */

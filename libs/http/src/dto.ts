@@ -13,6 +13,7 @@ import {
   TaskAction,
   TaskStatus,
 } from '@app/domain';
+import { MAX_BULK_ACCOUNTS, MAX_DESCRIPTION_LENGTH } from '@app/engine';
 
 // These classes document the API (OpenAPI); the rules themselves are checked by TaskService so that every
 // door answers the same mistake the same way.
@@ -24,7 +25,7 @@ export class DisableAccountBody {
       'UPN, mail, DOMAIN\\name, sAMAccountName/uid/login, DN, GUID, SID, Okta id or Entra object id',
   })
   account!: string;
-  @ApiPropertyOptional({ maxLength: 2000 })
+  @ApiPropertyOptional({ maxLength: MAX_DESCRIPTION_LENGTH })
   description?: string;
   @ApiPropertyOptional({
     type: [String],
@@ -38,14 +39,14 @@ export class DisableAccountBody {
 export class EnableAccountBody {
   @ApiProperty({ example: 'jdoe@corp.example' })
   account!: string;
-  @ApiPropertyOptional({ maxLength: 2000 })
+  @ApiPropertyOptional({ maxLength: MAX_DESCRIPTION_LENGTH })
   description?: string;
   @ApiPropertyOptional()
   callbackUrl?: string;
 }
 
 export class EnableFromDisableBody {
-  @ApiPropertyOptional({ maxLength: 2000 })
+  @ApiPropertyOptional({ maxLength: MAX_DESCRIPTION_LENGTH })
   description?: string;
   @ApiPropertyOptional()
   callbackUrl?: string;
@@ -57,12 +58,15 @@ export class BulkDisableBody {
   @ApiProperty({
     type: [String],
     minItems: 1,
-    maxItems: 10_000,
+    maxItems: MAX_BULK_ACCOUNTS,
     example: ACCOUNT_EXAMPLES,
     description: 'One Disable task per entry, answered in this order. Bodies up to 2 MB.',
   })
   accounts!: string[];
-  @ApiPropertyOptional({ maxLength: 2000, description: 'The description of every task of the batch.' })
+  @ApiPropertyOptional({
+    maxLength: MAX_DESCRIPTION_LENGTH,
+    description: 'The description of every task of the batch.',
+  })
   description?: string;
   @ApiPropertyOptional({
     type: [String],
@@ -74,9 +78,9 @@ export class BulkDisableBody {
 }
 
 export class BulkEnableBody {
-  @ApiProperty({ type: [String], minItems: 1, maxItems: 10_000, example: ACCOUNT_EXAMPLES })
+  @ApiProperty({ type: [String], minItems: 1, maxItems: MAX_BULK_ACCOUNTS, example: ACCOUNT_EXAMPLES })
   accounts!: string[];
-  @ApiPropertyOptional({ maxLength: 2000 })
+  @ApiPropertyOptional({ maxLength: MAX_DESCRIPTION_LENGTH })
   description?: string;
   @ApiPropertyOptional()
   callbackUrl?: string;

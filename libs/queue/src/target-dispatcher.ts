@@ -35,23 +35,14 @@ export class TargetDispatcher implements OnModuleDestroy {
     return q;
   }
 
-  async enqueue(taskId: string, providers: readonly string[]): Promise<void> {
-    await Promise.all(providers.map((p) => this.add(taskId, p)));
-  }
-
   /**
    * The targets of many tasks (a bulk): one `addBulk` per provider queue and chunk, instead of a Redis round
    * trip per target. Job ids stay deterministic, so adding a target twice still queues it once.
    */
   async enqueueMany(tasks: ReadonlyArray<{ taskId: string; providers: readonly string[] }>): Promise<void> {
-    const byProvider = new Map<string, string[]>();
-    for (const t of tasks) {
-      for (const p of t.providers) {
-        const ids = byProvider.get(p) ?? [];
-        ids.push(t.taskId);
-        byProvider.set(p, ids);
-      }
-    }
+    const byProvider = taskIdsByProvider(
+      tasks.flatMap((t) => t.providers.map((provider) => ({ ...t, provider }))),
+    );
     await Promise.all(
       [...byProvider].map(async ([provider, taskIds]) => {
         for (let i = 0; i < taskIds.length; i += ADD_BULK_CHUNK) {
@@ -78,14 +69,8 @@ export class TargetDispatcher implements OnModuleDestroy {
    * in one script, so the snapshot is consistent: a job moving from waiting to active is in one of them.
    */
   async requeueMissing(targets: ReadonlyArray<{ taskId: string; provider: string }>): Promise<number> {
-    const byProvider = new Map<string, string[]>();
-    for (const t of targets) {
-      const ids = byProvider.get(t.provider) ?? [];
-      ids.push(t.taskId);
-      byProvider.set(t.provider, ids);
-    }
     let added = 0;
-    for (const [provider, taskIds] of byProvider) {
+    for (const [provider, taskIds] of taskIdsByProvider(targets)) {
       const q = this.queue(provider);
       const live = new Set(await q.getRanges(LIVE_JOB_TYPES, 0, -1));
       for (const taskId of taskIds) {
@@ -130,4 +115,16 @@ export class TargetDispatcher implements OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
   }
+}
+
+function taskIdsByProvider(
+  targets: ReadonlyArray<{ taskId: string; provider: string }>,
+): Map<string, string[]> {
+  const byProvider = new Map<string, string[]>();
+  for (const t of targets) {
+    const ids = byProvider.get(t.provider) ?? [];
+    ids.push(t.taskId);
+    byProvider.set(t.provider, ids);
+  }
+  return byProvider;
 }
