@@ -145,4 +145,108 @@ describe('finishing targets while others finish or cancel', () => {
     expect((await store.findTask(id))!.status).toBe('successful');
     expect((await timeline(id)).filter((e) => e.startsWith('task.completed'))).toHaveLength(1);
   });
+
+  /**
+   * The lock order, made deterministic: a transaction of the spec holds the task row, a cancel (or a Disable
+   * superseding the Enable) queues for it first and the attempt's finish second, then the row is let go. A
+   * finish that took its target row before queueing for the task would hold what the cancel wants next while
+   * waiting for what the cancel holds: PostgreSQL would abort one of them (40P01), the Disable answered 500.
+   */
+  describe('the task row before the target row, for every writer', () => {
+    async function waitingOnLocks(n: number): Promise<void> {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const [{ waiting }]: Array<{ waiting: number }> = await db.query(
+          `SELECT count(*)::int AS waiting FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        if (waiting >= n) return;
+        if (Date.now() > deadline) throw new Error(`${waiting} sessions waiting on a lock, expected ${n}`);
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+
+    /** Holds the task's row while `first` then `second` queue for it, in that order; returns both results. */
+    async function queuedBehindTaskLock<A, B>(
+      taskId: string,
+      first: () => Promise<A>,
+      second: () => Promise<B>,
+    ): Promise<[PromiseSettledResult<A>, PromiseSettledResult<B>]> {
+      const holder = db.createQueryRunner();
+      await holder.connect();
+      try {
+        await holder.startTransaction();
+        await holder.query(`SELECT 1 FROM tasks WHERE id = $1 FOR NO KEY UPDATE`, [taskId]);
+        const a = first();
+        a.catch(() => undefined);
+        await waitingOnLocks(1);
+        const b = second();
+        b.catch(() => undefined);
+        await waitingOnLocks(2);
+        await holder.rollbackTransaction();
+        return [(await Promise.allSettled([a]))[0], (await Promise.allSettled([b]))[0]];
+      } finally {
+        await holder.release();
+      }
+    }
+
+    it('a cancel queued before the finish of a one-target task: both go through, the task ends once', async () => {
+      const id = await newDisable('lockorder1', ['a']);
+      const claim = (await store.claimTarget(id, 'a'))!;
+      const [cancelled, finished] = await queuedBehindTaskLock(
+        id,
+        () => store.cancelTask(id, 'analyst'),
+        () =>
+          store.finishTarget(id, 'a', claim.fence, { status: 'succeeded', outcome: 'disabled' }, claim.shape),
+      );
+      expect(cancelled).toEqual({ status: 'fulfilled', value: true });
+      expect(finished).toEqual({ status: 'fulfilled', value: true });
+      expect((await store.findTask(id))!.status).toBe('successful');
+      expect((await timeline(id)).filter((e) => e.startsWith('task.completed'))).toEqual([
+        'task.completed:successful',
+      ]);
+    });
+
+    it('a Disable superseding a running Enable while its one target finishes: 202, no deadlock', async () => {
+      const disableId = await newDisable('lockorder2', ['a']);
+      const d = (await store.claimTarget(disableId, 'a'))!;
+      const found = { taskId: disableId, provider: 'a', objectId: 'uid=lockorder2', objectRef: 'lockorder2' };
+      const lease = {
+        leaseMs: 60_000,
+        action: 'disableAccount' as const,
+        taskId: disableId,
+        taskSeq: d.task.seq,
+      };
+      expect(await store.recordResolution(d.fence, { ...found, identifierKeys: [] }, lease)).toBe('acquired');
+      await store.fenceWrite(d.fence, 'enabled', 60_000);
+      expect(
+        await store.finishTarget(
+          disableId,
+          'a',
+          d.fence,
+          { status: 'succeeded', outcome: 'disabled' },
+          d.shape,
+        ),
+      ).toBe(true);
+
+      const enable = await engine.request('POST', '/api/v1/tasks/enable-account', {
+        body: { account: 'lockorder2' },
+      });
+      expect(enable.status).toBe(202);
+      const enableId = enable.body.id as string;
+      const e = (await store.claimTarget(enableId, 'a'))!;
+      expect(e.shape.targetCount).toBe(1);
+
+      const [disabled, finished] = await queuedBehindTaskLock(
+        enableId,
+        () => engine.request('POST', '/api/v1/tasks/disable-account', { body: { account: 'lockorder2' } }),
+        () =>
+          store.finishTarget(enableId, 'a', e.fence, { status: 'succeeded', outcome: 'enabled' }, e.shape),
+      );
+      expect(disabled.status === 'fulfilled' && disabled.value.status).toBe(202);
+      expect(finished).toEqual({ status: 'fulfilled', value: true });
+      // The Enable's write had landed: it is reported as landed, and the new Disable is queued behind it.
+      expect((await store.findTask(enableId))!.status).toBe('successful');
+    });
+  });
 });

@@ -26,6 +26,7 @@ import {
 import { AppMetrics } from '@app/metrics';
 import { TaskEntity, TaskEventType, TaskTargetEntity } from './entities';
 import { EntityRows } from './entity-rows';
+import { againAfterDeadlock } from './deadlock-retry';
 
 export interface NewTask {
   account: string;
@@ -244,7 +245,7 @@ export class TaskStore {
    * accounts, each answered exactly as if created one by one. Refusals (the Disable limit) come back in place.
    */
   async createDisableTasks(batch: DisableBatch): Promise<Creation[]> {
-    return this.dataSource.transaction((m) => this.disablesInTransaction(m, batch));
+    return againAfterDeadlock(() => this.dataSource.transaction((m) => this.disablesInTransaction(m, batch)));
   }
 
   /**
@@ -328,7 +329,9 @@ export class TaskStore {
 
   /** Enable tasks for many accounts in one transaction, each answered exactly as if created one by one. */
   async createEnableTasks(batch: EnableBatch): Promise<Creation[]> {
-    return this.enableBackstop(() => this.dataSource.transaction((m) => this.enablesInTransaction(m, batch)));
+    return this.enableBackstop(() =>
+      againAfterDeadlock(() => this.dataSource.transaction((m) => this.enablesInTransaction(m, batch))),
+    );
   }
 
   /** The Enable task createEnableTask would create now, or the refusal it would get; rolled back (`dryRun`). */
@@ -1444,8 +1447,13 @@ export class TaskStore {
  * The target's part of finishing, shared by both ways to finish: the guarded UPDATE (`finished`: no row when
  * the target had finished or the claim was lost), the lease given back, and the Disable targets an Enable
  * target reverses. Parameters $1..$12, see finishParams.
+ *
+ * `task_row` locks the task before the target row is touched (its EXISTS is evaluated before the UPDATE
+ * takes any row): a cancel or a superseding Disable locks the task, then its targets, and a finish that
+ * held its target while waiting for the task would deadlock with them.
  */
 const FINISH_TARGET_CTES = `
+  task_row AS (SELECT id FROM tasks WHERE id = $1 FOR NO KEY UPDATE),
   finished AS (
     UPDATE task_targets
        SET status = $3, outcome = $4, object_id = COALESCE($5, object_id), object_ref = COALESCE($6, object_ref),
@@ -1453,7 +1461,7 @@ const FINISH_TARGET_CTES = `
            prior_state = CASE WHEN $10 THEN NULL ELSE prior_state END,
            acted_seq = CASE WHEN $10 THEN NULL ELSE acted_seq END
      WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
-       AND ($11::int IS NULL OR claim_generation = $11)
+       AND ($11::int IS NULL OR claim_generation = $11) AND EXISTS (SELECT 1 FROM task_row)
      RETURNING id, reverses),
   released AS (DELETE FROM object_locks WHERE target_id IN (SELECT id FROM finished)),
   reversed AS (
