@@ -1,4 +1,5 @@
 import { openLdapProvider, SlapdHandle } from '../harness/slapd';
+import { startTcpProxy, TcpProxy } from '../harness/tcp-proxy';
 import { addUsers, countLocked, startRecordedSlapd } from './harness/directories';
 import { FaultEngine, PostResult, report } from './harness/fault-engine';
 import { pollUntil } from './harness/processes';
@@ -13,22 +14,33 @@ const TASKS = 300;
  */
 describe('faults: Redis loses the queues mid-run', () => {
   let slapd: SlapdHandle;
+  let distant: TcpProxy;
   let engine: FaultEngine;
   const uids = Array.from({ length: TASKS }, (_, i) => `r${String(i).padStart(4, '0')}`);
 
   beforeAll(async () => {
     slapd = await startRecordedSlapd();
     await addUsers(slapd, uids);
+    // A distant directory and a low concurrency keep a backlog in the queue whatever the machine's speed (each
+    // target makes a few round trips of 25 ms: at most ~30 targets/s against a posting of hundreds per
+    // second), so the flush loses jobs that were waiting as well as running ones.
+    distant = await startTcpProxy({ host: '127.0.0.1', port: slapd.port }, { latencyMs: 25 });
     engine = await FaultEngine.start({
       label: 'redisflush',
-      // A low concurrency keeps a backlog in the queue, so the flush loses jobs that were waiting.
-      providers: [openLdapProvider(slapd, { disableMethod: 'ppolicy', concurrency: 2 })],
+      providers: [
+        openLdapProvider(slapd, {
+          disableMethod: 'ppolicy',
+          concurrency: 2,
+          url: `ldap://127.0.0.1:${distant.port}`,
+        }),
+      ],
       workers: 1,
       env: { RECONCILE_INTERVAL_MS: '500' },
     });
   }, 120_000);
   afterAll(async () => {
     await engine?.stop();
+    await distant?.stop();
     await slapd?.stop();
   });
 

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 /**
  * A TCP proxy in front of a real server, which a test can cut: every open connection is reset and new ones
  * are refused, as when a database host goes away; `restore()` lets connections through again. The port stays
- * the same, so clients reconnect to where they were.
+ * the same, so clients reconnect to where they were. With `latencyMs`, every answer of the server reaches the
+ * client that much later, as from a distant directory (in order: equal delays fire in the order they were set).
  */
 export interface TcpProxy {
   port: number;
@@ -19,7 +20,10 @@ export interface TcpProxy {
   stop(): Promise<void>;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(
+  target: { host: string; port: number },
+  opts: { latencyMs?: number } = {},
+): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   const pairs = new Set<[Socket, Socket]>();
   let server: Server | null = null;
@@ -41,7 +45,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
           });
           x.on('error', () => undefined);
         }
-        client.pipe(upstream).pipe(client);
+        client.pipe(upstream);
+        if (opts.latencyMs) {
+          const ms = opts.latencyMs;
+          upstream.on('data', (chunk) => setTimeout(() => client.writable && client.write(chunk), ms));
+          upstream.on('end', () => setTimeout(() => client.end(), ms));
+        } else upstream.pipe(client);
       });
       s.once('error', reject);
       s.listen(port, '127.0.0.1', () => {
