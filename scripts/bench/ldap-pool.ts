@@ -7,12 +7,7 @@ import { DEFAULT_LDAP_CONNECTIONS } from '../../libs/directories/src/ldap';
 import { createOpenLdapAdapter } from '../../libs/directories/src/openldap';
 import { ensureSystemPackages } from '../../test/harness/system-packages';
 import { openLdapProvider, SlapdHandle, startSlapd } from '../../test/harness/slapd';
-
-export interface Row {
-  name: string;
-  value: string;
-  note: string;
-}
+import type { Row } from './report';
 
 export interface LdapPoolBenchOptions {
   /** Accounts per run (each run disables, or re-enables, every one of them). */

@@ -12,12 +12,7 @@ import {
 } from '../../test/emulators/okta';
 import { startEngine, TestEngine } from '../../test/harness/engine';
 import type { TaskView } from '@app/engine';
-
-export interface BenchRow {
-  name: string;
-  value: string;
-  note: string;
-}
+import type { Row } from './report';
 
 export interface RateLimitedOptions {
   /** Default DEFAULT_ACCOUNTS: about 100 s of each limit. */
@@ -52,7 +47,7 @@ const oktaId = (i: number) => `00urlbench${String(i).padStart(10, '0')}`;
  * directories in every task: how long each directory's side took against the least time its limits allow,
  * computed per bucket from the emulator's own request log (requests it admitted ÷ limit × window).
  */
-export async function benchRateLimited(opts: RateLimitedOptions): Promise<BenchRow[]> {
+export async function benchRateLimited(opts: RateLimitedOptions): Promise<Row[]> {
   const n = opts.accounts ?? DEFAULT_ACCOUNTS;
   const oktaLimits = { ...OKTA_DEFAULT_RATE_LIMITS, ...(opts.okta?.limits ?? {}) };
   const okta = await startOktaEmulator({
@@ -119,6 +114,11 @@ export async function benchRateLimited(opts: RateLimitedOptions): Promise<BenchR
     });
     const oktaBind = perBucket.reduce((a, b) => (b.minMs > a.minMs ? b : a));
     const oktaElapsed = oktaLast - t0;
+    const lastOkta = okta.requests.reduce((a, r) => (r.at > a.at ? r : a));
+    // When each window's last lifecycle call went out: shows a window the engine left unused.
+    const lifecycleAt = okta.requests
+      .filter((r) => r.bucket === oktaBind.bucket && r.status !== 429)
+      .map((r) => r.at - t0);
     const oktaWindows = Math.ceil(oktaBind.admitted / oktaLimits[oktaBind.bucket]);
 
     // Graph: writes and resource units admitted (items of a $batch one by one; the envelope is not throttled).
@@ -156,6 +156,8 @@ export async function benchRateLimited(opts: RateLimitedOptions): Promise<BenchR
           `binding bucket ${oktaBind.bucket}: ${oktaBind.admitted} requests at ${oktaLimits[oktaBind.bucket]} per ${sec(windowMs)} ` +
           `(${oktaWindows} windows; a fixed window admits its whole limit at once, so the floor is ${sec((oktaWindows - 1) * windowMs)} + the last window's work); ` +
           `${okta.requests.filter((r) => r.status === 429).length} × 429, ${failed('okta')} failed targets, ` +
+          `${oktaBind.bucket} calls at ${sec(Math.min(...lifecycleAt))}..${sec(Math.max(...lifecycleAt))}, ` +
+          `last request ${lastOkta.method} ${lastOkta.decodedPath} (${lastOkta.status}), ` +
           `${oktaSuspended}/${n} users SUSPENDED, ${doneOk('okta')} targets succeeded, at most ${maxAttempts('okta')} attempt(s) per target`,
       },
       {
@@ -182,10 +184,6 @@ export async function benchRateLimited(opts: RateLimitedOptions): Promise<BenchR
   }
 }
 
-/**
- * The Disables, through the single-task route a few at a time. To be replaced by one POST of the bulk route
- * (/api/v1/tasks/disable-accounts) once it is merged.
- */
 /** The bulk: one POST of every account to the bulk route (CONTRACT §5), one task per account. */
 async function createDisables(engine: TestEngine, n: number): Promise<string[]> {
   const accounts = Array.from({ length: n }, (_, i) => account(i));

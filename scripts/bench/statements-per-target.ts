@@ -10,6 +10,7 @@ import { TargetJobData } from '@app/queue';
 import { ensureSystemPackages } from '../../test/harness/system-packages';
 import { openLdapProvider, startSlapd } from '../../test/harness/slapd';
 import { startEngine } from '../../test/harness/engine';
+import type { Row } from './report';
 
 /**
  * What one target costs the engine in PostgreSQL, counted rather than timed (so the figure is the same on a
@@ -23,11 +24,6 @@ import { startEngine } from '../../test/harness/engine';
  * (STATEMENTS_VERBOSE=1 prints each statement; DRAIN_TARGETS=n also times the worker alone, see workerDrain, and
  * DRAIN_PROFILE=file.cpuprofile writes a CPU profile of the drain).
  */
-export interface Row {
-  name: string;
-  value: string;
-  note: string;
-}
 
 interface Counted {
   statements: string[];
