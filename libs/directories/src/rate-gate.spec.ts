@@ -73,4 +73,36 @@ describe('RateGate', () => {
     gate.observe('get', { limit: 5, remaining: 0, resetAt: now + 2_000 });
     expect(gate.waitBeforeStart()).toBe(2_000);
   });
+
+  it('sits out a 429 whose window ends before the one it knows, then goes on with the known count', async () => {
+    // Found by CI: a 429 naming a reset 3 s away, while the answers before it named a window ending in 50 s,
+    // emptied the bucket for the whole 50 s (the later end and the lower count were both kept), so an Okta
+    // target that met a short refusal waited up to a minute.
+    const gate = new RateGate({ get: 1 }, 5_000, false, clock);
+    gate.observe('get', { limit: 2_000, remaining: 1_500, resetAt: now + 50_000 });
+    gate.observe('get', { limit: 600, remaining: 0, resetAt: now + 3_000 });
+    gate.block('get', 3_000);
+    expect(gate.waitBeforeStart()).toBe(3_000);
+    now += 3_000;
+    expect(gate.waitBeforeStart()).toBe(0);
+    await gate.runTarget(() => gate.acquire('get'));
+  });
+
+  it('takes the answers of one window as one, though their ends differ by the rounding of the Date header', () => {
+    const gate = new RateGate({ get: 1 }, 5_000, false, clock);
+    gate.observe('get', { limit: 5, remaining: 3, resetAt: now + 10_400 });
+    gate.observe('get', { limit: 5, remaining: 0, resetAt: now + 10_000 });
+    expect(gate.waitBeforeStart()).toBe(10_400);
+  });
+
+  it('takes the count of the next window when it begins before the estimated end of the last one', () => {
+    // The end is estimated from whole-second headers, so the directory may start its next window first: its
+    // answers must not leave the last window's 0 in place until the next window's end.
+    const gate = new RateGate({ write: 1 }, 5_000, false, clock);
+    gate.observe('write', { limit: 600, remaining: 0, resetAt: now + 800 });
+    expect(gate.waitBeforeStart()).toBe(800);
+    now += 300;
+    gate.observe('write', { limit: 600, remaining: 599, resetAt: now + 60_000 });
+    expect(gate.waitBeforeStart()).toBe(0);
+  });
 });

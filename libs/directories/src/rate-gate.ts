@@ -167,7 +167,19 @@ export class RateGate implements TargetPacer {
     if (reading.resetAt <= now) return;
     const b = this.bucket(bucket);
     this.roll(b, now);
+    // A window ending well before the one we know is another limit's (a burst refused on behalf of other
+    // clients, or another of the directory's limits mapped to this bucket): its count says nothing of our
+    // window, and a 429 from it is sat out by block(). Kept, it emptied the bucket until our window's end.
+    if (b.resetAt !== undefined && reading.resetAt < b.resetAt - SAME_WINDOW_SLACK_MS) return;
     b.limit = reading.limit;
+    if (b.resetAt !== undefined && reading.resetAt > b.resetAt + SAME_WINDOW_SLACK_MS) {
+      // The next window began before our estimate of the last one's end (late by under a second, see
+      // oktaBucketReading): its count replaces the spent one's. Kept with the later end, the old window's 0
+      // held the bucket empty for a whole extra window.
+      b.resetAt = reading.resetAt;
+      b.remaining = reading.remaining;
+      return;
+    }
     b.resetAt = Math.max(b.resetAt ?? 0, reading.resetAt);
     // Our own count already holds the requests still on the wire; a lower Remaining means other clients.
     b.remaining = Math.min(b.remaining ?? Number.POSITIVE_INFINITY, reading.remaining);
@@ -214,6 +226,8 @@ export class RateGate implements TargetPacer {
   }
 }
 
+/** Answers of one window may name ends this far apart (Okta's Date header has whole seconds). */
+const SAME_WINDOW_SLACK_MS = 1_000;
 /** A bucket ran dry before any answer of its new window told us when that window ends. */
 const UNKNOWN_WINDOW_RETRY_MS = 1_000;
 /**
