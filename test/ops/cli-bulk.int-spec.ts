@@ -1,24 +1,14 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { ProviderConfig } from '@app/config';
 import { openLdapProvider, SlapdHandle, startSlapd } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
-import { ensureBuilt, REPO_ROOT } from './built';
+import { BuiltCli, builtCli, CliRun } from './built-cli';
 
-const CLI = 'dist/apps/cli/src/main.js';
 const PASSWORD = 'Passw0rd-1';
 const USERS = ['bulk1', 'bulk2', 'bulk3', 'bulk4', 'bulk5', 'bulk6', 'bulk7'];
 /** Refused by the engine's identifier parser, whichever the directory. */
 const MALFORMED = '<GUID=not-a-guid>';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /**
  * The CLI's bulk commands (issue #10), built and run as an operator runs them, against the real API's engine
@@ -28,57 +18,31 @@ interface Run {
 describe('CLI bulk commands from dist', () => {
   let slapd: SlapdHandle;
   let engine: TestEngine;
-  let dir: string;
-  let env: Record<string, string>;
+  let built: BuiltCli;
 
   beforeAll(async () => {
-    await ensureBuilt([CLI]);
     slapd = await startSlapd({ users: USERS.map((uid) => ({ uid, password: PASSWORD })) });
     const providers: ProviderConfig[] = [
       openLdapProvider(slapd),
       openLdapProvider(slapd, { id: 'ldap-badpw', bindPassword: 'wrong-password' }),
     ];
     engine = await startEngine({ label: 'clibulk', workers: 1, providers });
-    dir = mkdtempSync(join(tmpdir(), 'are-cli-bulk-'));
-    const providersFile = join(dir, 'providers.yml');
-    writeFileSync(providersFile, stringify({ providers }));
-    env = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      TS_NODE_BASEURL: './dist',
-      DATABASE_URL: engine.config.databaseUrl,
-      REDIS_URL: engine.config.redisUrl,
-      QUEUE_PREFIX: engine.config.queuePrefix,
-      PROVIDERS_FILE: providersFile,
-      LOG_LEVEL: 'warn',
-    };
+    built = await builtCli(engine, providers);
   });
   afterAll(async () => {
     await engine?.stop();
     await slapd?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    built?.remove();
   });
 
-  function cli(args: string[], stdin?: string): Promise<Run> {
-    return new Promise((resolve) => {
-      const child = execFile(
-        process.execPath,
-        ['-r', 'tsconfig-paths/register', CLI, ...args],
-        { cwd: REPO_ROOT, env, timeout: 120_000 },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-      child.stdin?.end(stdin ?? '');
-    });
-  }
-  const json = (r: Run) => JSON.parse(r.stdout);
+  const cli = (args: string[], stdin?: string) => built.run(args, { stdin, timeoutMs: 120_000 });
+  const json = (r: CliRun) => JSON.parse(r.stdout);
   const disabled = async (uid: string) => !(await slapd.canBind(slapd.userDn(uid), PASSWORD));
 
   let firstBatch: string;
 
   it('batch disable --wait from arguments and a file: the refusal printed, progress, the final counts, exit 1', async () => {
-    const file = join(dir, 'leavers.txt');
+    const file = join(built.dir, 'leavers.txt');
     writeFileSync(file, ['# leavers', '', 'bulk2', `  ${MALFORMED}  `, '', 'bulk3', ''].join('\n'));
     const r = await cli([
       'batch',
@@ -211,7 +175,7 @@ describe('CLI bulk commands from dist', () => {
   });
 
   it('refuses more than 10,000 accounts before creating anything, and other mistakes with exit 2', async () => {
-    const file = join(dir, 'too-many.txt');
+    const file = join(built.dir, 'too-many.txt');
     writeFileSync(file, Array.from({ length: 10_001 }, (_, i) => `many${i}`).join('\n'));
     const r = await cli(['batch', 'disable', '--file', file, '--json']);
     expect(r.code).toBe(2);
@@ -221,7 +185,7 @@ describe('CLI bulk commands from dist', () => {
 
     for (const args of [
       ['batch', 'disable'],
-      ['batch', 'disable', '--file', join(dir, 'missing.txt')],
+      ['batch', 'disable', '--file', join(built.dir, 'missing.txt')],
       ['batch', 'disable', 'bulk1', '--provider', 'nope'],
       ['batch', 'enable', 'bulk1', '--provider', 'ldap'],
       ['batch', 'show', 'a', 'b'],

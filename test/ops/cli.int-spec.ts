@@ -1,20 +1,7 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { ProviderConfig } from '@app/config';
 import { openLdapProvider, SlapdHandle, startSlapd } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
-import { ensureBuilt, REPO_ROOT } from './built';
-
-const CLI = 'dist/apps/cli/src/main.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { BuiltCli, builtCli, CliRun } from './built-cli';
 
 /**
  * CONTRACT §10: the CLI, built and run as an operator runs it from the image (`node -r tsconfig-paths/register
@@ -24,11 +11,9 @@ interface Run {
 describe('CLI from dist', () => {
   let slapd: SlapdHandle;
   let engine: TestEngine;
-  let dir: string;
-  let env: Record<string, string>;
+  let built: BuiltCli;
 
   beforeAll(async () => {
-    await ensureBuilt([CLI]);
     slapd = await startSlapd({
       users: ['cli1', 'cli2', 'cli3', 'cli4'].map((uid) => ({ uid, password: 'Passw0rd-1' })),
     });
@@ -43,39 +28,16 @@ describe('CLI from dist', () => {
       }),
     ];
     engine = await startEngine({ label: 'cli', workers: 1, providers });
-    dir = mkdtempSync(join(tmpdir(), 'are-cli-'));
-    const providersFile = join(dir, 'providers.yml');
-    writeFileSync(providersFile, stringify({ providers }));
-    env = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      TS_NODE_BASEURL: './dist',
-      DATABASE_URL: engine.config.databaseUrl,
-      REDIS_URL: engine.config.redisUrl,
-      QUEUE_PREFIX: engine.config.queuePrefix,
-      PROVIDERS_FILE: providersFile,
-      LOG_LEVEL: 'warn',
-    };
+    built = await builtCli(engine, providers);
   });
   afterAll(async () => {
     await engine?.stop();
     await slapd?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    built?.remove();
   });
 
-  function cli(...args: string[]): Promise<Run> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ['-r', 'tsconfig-paths/register', CLI, ...args],
-        { cwd: REPO_ROOT, env, timeout: 60_000 },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
-  }
-  const json = (r: Run) => JSON.parse(r.stdout);
+  const cli = (...args: string[]) => built.run(args);
+  const json = (r: CliRun) => JSON.parse(r.stdout);
 
   let disableId: string;
 
