@@ -1,13 +1,15 @@
 import { openLdapProvider, SlapdHandle } from '../harness/slapd';
+import { startTcpProxy, TcpProxy } from '../harness/tcp-proxy';
 import { addUsers, countLocked, startRecordedSlapd } from './harness/directories';
 import { FaultEngine, report } from './harness/fault-engine';
 import { pollUntil } from './harness/processes';
 
 const TASKS = 1_000;
 /**
- * Posted before the workers start: the burst of an incident, so both workers are saturated at the kill. Most
- * of the tasks: workers that finish a target in a few statements drain a smaller burst faster than the API
- * accepts the rest one request at a time, and no backlog would be left to kill them in.
+ * Posted before the workers start: the burst of an incident, so both workers are saturated at the kill. The
+ * directory is a distant one (a proxy adding 25 ms to every round trip), so that the backlog left to kill the
+ * workers in does not depend on how fast the engine is: against a local slapd, workers that finish a target in
+ * a few statements drained the burst before the spec could see them busy with a backlog behind them.
  */
 const BURST = 700;
 
@@ -20,20 +22,25 @@ const BURST = 700;
 describe('faults: kill -9 of a worker mid-run', () => {
   let slapd: SlapdHandle;
   let engine: FaultEngine;
+  let distant: TcpProxy;
   const uids = Array.from({ length: TASKS }, (_, i) => `k${String(i).padStart(4, '0')}`);
 
   beforeAll(async () => {
     slapd = await startRecordedSlapd();
     await addUsers(slapd, uids);
+    distant = await startTcpProxy({ host: '127.0.0.1', port: slapd.port }, { latencyMs: 25 });
     engine = await FaultEngine.start({
       label: 'kill9',
-      providers: [openLdapProvider(slapd, { disableMethod: 'ppolicy' })],
+      providers: [
+        openLdapProvider(slapd, { disableMethod: 'ppolicy', url: `ldap://127.0.0.1:${distant.port}` }),
+      ],
       workers: 0,
       env: { WORKER_CONCURRENCY: '10', RECONCILE_INTERVAL_MS: '1000' },
     });
   }, 120_000);
   afterAll(async () => {
     await engine?.stop();
+    await distant?.stop();
     await slapd?.stop();
   });
 
