@@ -23,6 +23,8 @@ export interface RateLimitedOptions {
   graph?: GraphThrottleOptions;
   /** Prints counts every few seconds while the bulk runs. */
   progress?: boolean;
+  /** Worker processes (default 1); each paces its own requests from the rate-limit headers it reads. */
+  workers?: number;
 }
 
 /**
@@ -73,7 +75,7 @@ export async function benchRateLimited(opts: RateLimitedOptions): Promise<Row[]>
   try {
     engine = await startEngine({
       label: 'benchrate',
-      workers: 1,
+      workers: opts.workers ?? 1,
       providers: [
         { id: 'okta', kind: 'okta', orgUrl: okta.orgUrl, token: okta.apiToken, concurrency: CONCURRENCY },
         entraIdProvider(entra, { concurrency: CONCURRENCY }),
@@ -146,9 +148,10 @@ export async function benchRateLimited(opts: RateLimitedOptions): Promise<Row[]>
     const entraDisabled = entraIds.filter((id) => entra.users.get(id)?.accountEnabled === false).length;
 
     const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    const by = (opts.workers ?? 1) > 1 ? `, ${opts.workers} workers` : '';
     return [
       {
-        name: `Okta bulk Disable, ${n} accounts, Okta's per-endpoint limits (lifecycle ${oktaLimits['user-lifecycle']}/min)`,
+        name: `Okta bulk Disable, ${n} accounts${by}, Okta's per-endpoint limits (lifecycle ${oktaLimits['user-lifecycle']}/min)`,
         value:
           `${sec(oktaElapsed)} vs ${sec(oktaBind.minMs)} the limit allows ` +
           `(ratio ${(oktaElapsed / oktaBind.minMs).toFixed(2)})`,
@@ -161,7 +164,7 @@ export async function benchRateLimited(opts: RateLimitedOptions): Promise<Row[]>
           `${oktaSuspended}/${n} users SUSPENDED, ${doneOk('okta')} targets succeeded, at most ${maxAttempts('okta')} attempt(s) per target`,
       },
       {
-        name: `Entra ID bulk Disable, ${n} accounts, Graph's write quota (3,000 per 150 s per app+tenant)`,
+        name: `Entra ID bulk Disable, ${n} accounts${by}, Graph's write quota (3,000 per 150 s per app+tenant)`,
         value:
           `${sec(graphElapsed)} vs ${sec(graphMin)} the limit allows ` +
           `(ratio ${(graphElapsed / graphMin).toFixed(2)})`,
@@ -171,7 +174,7 @@ export async function benchRateLimited(opts: RateLimitedOptions): Promise<Row[]>
           `at most ${maxAttempts('entra')} attempt(s) per target`,
       },
       {
-        name: `Rate-limited bulk: failed targets (${n} accounts × 2 directories)`,
+        name: `Rate-limited bulk${by}: failed targets (${n} accounts × 2 directories)`,
         value: String(failed('okta') + failed('entra')),
         note: `tasks created in ${sec(created - t0)} (one bulk request)`,
       },
@@ -207,7 +210,8 @@ export const DEFAULT_ACCOUNTS = 1_000;
 if (require.main === module) {
   process.env.LOG_LEVEL = process.env.LOG_LEVEL || 'error';
   const accounts = Number(process.argv[2] || process.env.BENCH_RATE_ACCOUNTS || DEFAULT_ACCOUNTS);
-  benchRateLimited({ accounts, progress: true })
+  const workers = Number(process.env.BENCH_RATE_WORKERS || 1);
+  benchRateLimited({ accounts, progress: true, workers })
     .then((rows) => {
       for (const r of rows) console.log(`${r.name}\n  ${r.value}\n  ${r.note}`);
       process.exit(0);
