@@ -22,30 +22,6 @@ describe('Bulk Disable and Enable (CONTRACT §5)', () => {
   const isLocked = async (uid: string) =>
     ((await slapd.readAttributes(slapd.userDn(uid), [LOCKED]))[LOCKED] ?? []).length > 0;
 
-  async function waitForBatch(id: string) {
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      const res = await engine.request('GET', `/api/v1/batches/${id}`);
-      expect(res.status).toBe(200);
-      if (res.body.done) return res.body;
-      if (Date.now() > deadline) throw new Error(`batch ${id} not done: ${JSON.stringify(res.body)}`);
-      await new Promise((r) => setTimeout(r, 100)); // polling interval, not a stand-in for synchronisation
-    }
-  }
-
-  async function listBatch(id: string): Promise<Array<{ id: string; batchId: string; status: string }>> {
-    const all = [];
-    let cursor: string | null = null;
-    do {
-      const query: string = `batchId=${id}&limit=50${cursor ? `&cursor=${cursor}` : ''}`;
-      const res = await engine.request('GET', `/api/v1/tasks?${query}`);
-      expect(res.status).toBe(200);
-      all.push(...res.body.items);
-      cursor = res.body.nextCursor;
-    } while (cursor);
-    return all;
-  }
-
   beforeAll(async () => {
     slapd = await startSlapd();
     for (const uid of uids) await slapd.addUser({ uid, password: `${uid}-Secret1` });
@@ -88,7 +64,7 @@ describe('Bulk Disable and Enable (CONTRACT §5)', () => {
     expect(accepted).toHaveLength(N + 1);
     expect(new Set(accepted.map((x: { taskId: string }) => x.taskId)).size).toBe(N + 1);
 
-    const batch = await waitForBatch(res.body.batchId);
+    const batch = await engine.waitForBatch(res.body.batchId);
     expect(batch).toMatchObject({
       id: res.body.batchId,
       action: 'disableAccount',
@@ -102,7 +78,7 @@ describe('Bulk Disable and Enable (CONTRACT §5)', () => {
     });
     for (const uid of uids) expect(await isLocked(uid)).toBe(true);
 
-    const listed = await listBatch(res.body.batchId);
+    const listed = await engine.listBatchTasks(res.body.batchId);
     expect(listed.map((t) => t.id).sort()).toEqual(accepted.map((x: { taskId: string }) => x.taskId).sort());
     expect(listed.every((t) => t.batchId === res.body.batchId)).toBe(true);
     const one = await engine.request('GET', `/api/v1/tasks/${accepted[0].taskId}`);
@@ -126,7 +102,7 @@ describe('Bulk Disable and Enable (CONTRACT §5)', () => {
     });
     expect(items[N + 2]).toMatchObject({ status: 409, error: { code: 'noPriorDisableTask' } });
 
-    const batch = await waitForBatch(res.body.batchId);
+    const batch = await engine.waitForBatch(res.body.batchId);
     expect(batch).toMatchObject({ accepted: N, rejected: 3, counts: { successful: N, inProgress: 0 } });
     for (const uid of uids) expect(await isLocked(uid)).toBe(false);
   });
@@ -192,7 +168,7 @@ describe('Bulk Disable and Enable (CONTRACT §5)', () => {
       'invalidAccount',
       'noPriorDisableTask',
     ]);
-    await waitForBatch(bulk.body.batchId);
+    await engine.waitForBatch(bulk.body.batchId);
     for (const r of oneByOne) if (r.taskId) await engine.waitForTask(r.taskId);
     for (const p of ['a', 'b']) {
       expect(await isLocked(`${p}seq0`)).toBe(false);

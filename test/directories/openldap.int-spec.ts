@@ -11,7 +11,7 @@ import {
   unguarded,
 } from '@app/directories';
 import { createOpenLdapAdapter, PERMANENT_LOCK } from '../../libs/directories/src/openldap';
-import { SlapdHandle, openLdapProvider, startSlapd } from '../harness/slapd';
+import { SlapdHandle, openLdapProvider, startSlapd, serviceAccountAcl } from '../harness/slapd';
 import { startTcpProxy } from '../harness/tcp-proxy';
 
 const id = parseAccountIdentifier;
@@ -627,14 +627,8 @@ describe('OpenLDAP adapter bound as a service account that is not the rootdn', (
   };
 
   beforeAll(async () => {
-    // The rights docs/providers/openldap.md asks for: write on pwdAccountLockedTime, read (and so search)
-    // on the rest. Everyone else may only read.
     slapd = await startSlapd({
-      acl: [
-        `access to attrs=pwdAccountLockedTime by dn.exact="${svcDn}" write by users read`,
-        'access to attrs=userPassword by self write by anonymous auth by * none',
-        'access to * by users read by anonymous auth',
-      ],
+      acl: serviceAccountAcl(svcDn),
       users: [
         { uid: 'svc-response', password: 'svc-pw' },
         { uid: 'auditor', password: 'auditor-pw' },

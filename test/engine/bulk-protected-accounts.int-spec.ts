@@ -3,7 +3,7 @@ import { guidFromBytes, sidFromBytes } from '@app/domain';
 import { TaskView } from '@app/engine';
 import { startOktaEmulator, OktaEmulator } from '../emulators/okta';
 import { SAMBA_DOMAIN, SambaAdmin, TestAccount, UF, sambaProvider } from '../harness/samba';
-import { openLdapProvider, startSlapd, SlapdHandle } from '../harness/slapd';
+import { openLdapProvider, startSlapd, SlapdHandle, serviceAccountAcl } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
 
 /**
@@ -108,13 +108,8 @@ describe('a bulk Disable naming the engine own accounts among ordinary ones (CON
       (await slapd.readAttributes(slapd.userDn(uid), [LOCKED]))[LOCKED] ?? null;
 
     beforeAll(async () => {
-      // The rights docs/providers/openldap.md asks for: write on pwdAccountLockedTime, read on the rest.
       slapd = await startSlapd({
-        acl: [
-          `access to attrs=pwdAccountLockedTime by dn.exact="${svcDn}" write by users read`,
-          'access to attrs=userPassword by self write by anonymous auth by * none',
-          'access to * by users read by anonymous auth',
-        ],
+        acl: serviceAccountAcl(svcDn),
       });
       for (const uid of [
         'svc-response',

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { TaskView } from '@app/engine';
 import { openLdapProvider, SlapdHandle, startSlapd } from '../harness/slapd';
-import { HttpResult, startEngine, TestEngine } from '../harness/engine';
+import { BatchView, HttpResult, startEngine, TestEngine } from '../harness/engine';
 
 const LOCKED = 'pwdAccountLockedTime';
 /** slapo-ppolicy's administrative lock, what a Disable writes (and an Enable deletes). */
@@ -15,20 +15,10 @@ interface BulkItem {
   error?: { code: string; message: string; taskId?: string };
 }
 
-interface Batch {
-  id: string;
-  action: string;
-  requested: number;
-  accepted: number;
-  rejected: number;
-  counts: Record<string, number>;
-  done: boolean;
-}
-
 /** A bulk answer after its batch has ended: its items, its batch, and its tasks (as listed by batchId) by id. */
 interface SettledBulk {
   items: BulkItem[];
-  batch: Batch;
+  batch: BatchView;
   tasks: Map<string, TaskView>;
 }
 
@@ -64,30 +54,6 @@ describe('Bulk requests racing (CONTRACT §4.1, §5)', () => {
     return new Map(rows.map((r: { id: string; seq: number }) => [r.id, r.seq]));
   };
 
-  async function waitForBatch(id: string): Promise<Batch> {
-    const deadline = Date.now() + 40_000;
-    for (;;) {
-      const res = await engine.request('GET', `/api/v1/batches/${id}`);
-      expect(res.status).toBe(200);
-      if (res.body.done) return res.body;
-      if (Date.now() > deadline) throw new Error(`batch ${id} not done: ${JSON.stringify(res.body)}`);
-      await new Promise((r) => setTimeout(r, 50)); // polling interval, not a stand-in for synchronisation
-    }
-  }
-
-  async function listBatch(id: string): Promise<TaskView[]> {
-    const all: TaskView[] = [];
-    let cursor: string | null = null;
-    do {
-      const query: string = `batchId=${id}&limit=50${cursor ? `&cursor=${cursor}` : ''}`;
-      const res = await engine.request('GET', `/api/v1/tasks?${query}`);
-      expect(res.status).toBe(200);
-      all.push(...res.body.items);
-      cursor = res.body.nextCursor;
-    } while (cursor);
-    return all;
-  }
-
   /**
    * Checks what a user sees of a bulk answer: 207, `Location` naming the batch, one item per account in request
    * order; then waits for the batch to end and checks that it counts exactly the tasks it accepted, by status,
@@ -106,8 +72,8 @@ describe('Bulk requests racing (CONTRACT §4.1, §5)', () => {
     const accepted = items.filter((x) => x.status === 202).map((x) => x.taskId as string);
     expect(new Set(accepted).size).toBe(accepted.length);
 
-    const batch = await waitForBatch(batchId);
-    const listed = await listBatch(batchId);
+    const batch = await engine.waitForBatch(batchId, 40_000);
+    const listed = await engine.listBatchTasks(batchId);
     expect(listed.map((t) => t.id).sort()).toEqual([...accepted].sort());
     const byStatus: Record<string, number> = {
       inProgress: 0,
@@ -144,6 +110,50 @@ describe('Bulk requests racing (CONTRACT §4.1, §5)', () => {
       disable: disable.id,
       endedBeforeEnableCreated: Date.parse(disable.completedAt as string) <= Date.parse(enable.createdAt),
     }).toEqual({ disable: disable.id, endedBeforeEnableCreated: true });
+
+  /**
+   * One raced account, whichever side was the bulk, in the order the API accepted the two (`tasks.seq`): an
+   * Enable accepted first loses to the later Disable (stopped before it wrote, or it re-enabled the account and
+   * the Disable disabled it again); one accepted after could be only once that Disable had ended, and is the
+   * last; a refused one got exactly what one by one gets. Returns what slapd must hold.
+   */
+  function expectRaceVerdict(
+    uid: string,
+    disable: TaskView,
+    enable: TaskView | null,
+    refusal: { status: number; error?: BulkItem['error'] },
+    seqOf: Map<string, number>,
+    seen: { enableFirst: number; enableRefused: number; enableAfterDisableEnded: number },
+  ): 'enabled' | 'disabled' {
+    if (!enable) {
+      seen.enableRefused++;
+      expect({ uid, status: refusal.status, error: refusal.error }).toEqual({
+        uid,
+        status: 409,
+        error: expect.objectContaining({ code: 'taskInProgress', taskId: disable.id }),
+      });
+      expect({ uid, disable: outcome(disable) }).toEqual({ uid, disable: 'alreadyDisabled' });
+      return 'disabled';
+    }
+    if ((seqOf.get(enable.id) as number) < (seqOf.get(disable.id) as number)) {
+      seen.enableFirst++;
+      const pair = { uid, enable: [enable.status, outcome(enable)], disable: outcome(disable) };
+      expect([
+        { uid, enable: ['unsuccessful', 'superseded'], disable: 'alreadyDisabled' },
+        { uid, enable: ['successful', 'enabled'], disable: 'disabled' },
+      ]).toContainEqual(pair);
+      return 'disabled';
+    }
+    // tasks.created_at is stamped when the row is written, after the checks.
+    seen.enableAfterDisableEnded++;
+    expectEndedBefore(disable, enable);
+    expect({ uid, enable: [enable.status, outcome(enable)], disable: outcome(disable) }).toEqual({
+      uid,
+      enable: ['successful', 'enabled'],
+      disable: 'alreadyDisabled',
+    });
+    return 'enabled';
+  }
 
   /** Puts accounts in the state every Enable race starts from: a successful Disable, nothing in progress. */
   async function disableFirst(uids: string[]) {
@@ -251,42 +261,8 @@ describe('Bulk requests racing (CONTRACT §4.1, §5)', () => {
         }
         const disable = ended[r];
         expect(disable.status).toBe('successful');
-        let last: 'enabled' | 'disabled';
-        if (item.status === 202) {
-          const enable = bulk.tasks.get(item.taskId as string) as TaskView;
-          if ((seqOf.get(enable.id) as number) < (seqOf.get(disable.id) as number)) {
-            seen.enableFirst++;
-            last = 'disabled';
-            // The later Disable wins over the Enable: the Enable was stopped before it wrote (superseded, and the
-            // Disable found the account still disabled), or it had re-enabled it and the Disable disabled it again.
-            const pair = { uid, enable: [enable.status, outcome(enable)], disable: outcome(disable) };
-            expect([
-              { uid, enable: ['unsuccessful', 'superseded'], disable: 'alreadyDisabled' },
-              { uid, enable: ['successful', 'enabled'], disable: 'disabled' },
-            ]).toContainEqual(pair);
-          } else {
-            // Accepted after the Disable: only possible once that Disable had ended (tasks.created_at is stamped
-            // when the row is written, after the checks). The Enable is the last.
-            seen.enableAfterDisableEnded++;
-            expectEndedBefore(disable, enable);
-            last = 'enabled';
-            expect({ uid, enable: [enable.status, outcome(enable)], disable: outcome(disable) }).toEqual({
-              uid,
-              enable: ['successful', 'enabled'],
-              disable: 'alreadyDisabled',
-            });
-          }
-        } else {
-          // The Disable was accepted first and was still in progress: this item gets what one by one gets.
-          seen.enableRefused++;
-          last = 'disabled';
-          expect({ uid, status: item.status, error: item.error }).toEqual({
-            uid,
-            status: 409,
-            error: expect.objectContaining({ code: 'taskInProgress', taskId: disable.id }),
-          });
-          expect({ uid, disable: outcome(disable) }).toEqual({ uid, disable: 'alreadyDisabled' });
-        }
+        const enable = item.status === 202 ? (bulk.tasks.get(item.taskId as string) as TaskView) : null;
+        const last = expectRaceVerdict(uid, disable, enable, item, seqOf, seen);
         expect({ uid, round, state: await stateOf(uid) }).toEqual({ uid, round, state: last });
       }
     }
@@ -335,37 +311,9 @@ describe('Bulk requests racing (CONTRACT §4.1, §5)', () => {
         }
         const answer = enables[r];
         const enable = ended[r];
-        let last: 'enabled' | 'disabled';
-        if (enable) {
-          expect(answer.status).toBe(202);
-          if ((seqOf.get(enable.id) as number) < (seqOf.get(disable.id) as number)) {
-            seen.enableFirst++;
-            last = 'disabled';
-            const pair = { uid, enable: [enable.status, outcome(enable)], disable: outcome(disable) };
-            expect([
-              { uid, enable: ['unsuccessful', 'superseded'], disable: 'alreadyDisabled' },
-              { uid, enable: ['successful', 'enabled'], disable: 'disabled' },
-            ]).toContainEqual(pair);
-          } else {
-            seen.enableAfterDisableEnded++;
-            expectEndedBefore(disable, enable);
-            last = 'enabled';
-            expect({ uid, enable: [enable.status, outcome(enable)], disable: outcome(disable) }).toEqual({
-              uid,
-              enable: ['successful', 'enabled'],
-              disable: 'alreadyDisabled',
-            });
-          }
-        } else {
-          seen.enableRefused++;
-          last = 'disabled';
-          expect({ uid, status: answer.status, error: answer.body?.error }).toEqual({
-            uid,
-            status: 409,
-            error: expect.objectContaining({ code: 'taskInProgress', taskId: disable.id }),
-          });
-          expect({ uid, disable: outcome(disable) }).toEqual({ uid, disable: 'alreadyDisabled' });
-        }
+        if (enable) expect(answer.status).toBe(202);
+        const refusal = { status: answer.status, error: answer.body?.error };
+        const last = expectRaceVerdict(uid, disable, enable, refusal, seqOf, seen);
         expect({ uid, round, state: await stateOf(uid) }).toEqual({ uid, round, state: last });
       }
     }

@@ -7,7 +7,7 @@ import { TaskView } from '@app/engine';
 import { entraIdProvider, EntraEmulator, startEntraEmulator } from '../emulators/entra-id';
 import { OktaEmulator, startOktaEmulator } from '../emulators/okta';
 import { startEngine, TestEngine } from '../harness/engine';
-import { openLdapProvider, SlapdHandle, startSlapd } from '../harness/slapd';
+import { openLdapProvider, SlapdHandle, startSlapd, serviceAccountAcl } from '../harness/slapd';
 
 /**
  * CONTRACT §10: "no secret ever appears (keys, passwords, tokens, secrets in URLs)". A whole run of the engine
@@ -126,11 +126,7 @@ describe('no secret in any log line or response body', () => {
     const svcPassword = `ldap-bind-pw-${rand()}`;
     const svcDn = 'uid=svc-response,ou=people,dc=example,dc=org';
     slapd = await startSlapd({
-      acl: [
-        `access to attrs=pwdAccountLockedTime by dn.exact="${svcDn}" write by users read`,
-        'access to attrs=userPassword by self write by anonymous auth by * none',
-        'access to * by users read by anonymous auth',
-      ],
+      acl: serviceAccountAcl(svcDn),
       users: [
         { uid: 'svc-response', password: svcPassword },
         { uid: 'fzsecret', mail: 'fzsecret@corp.example', password: `user-pw-${rand()}` },

@@ -40,8 +40,23 @@ export interface TestEngine {
     init?: { body?: unknown; key?: string | null; headers?: Record<string, string> },
   ): Promise<HttpResult>;
   waitForTask(id: string, timeoutMs?: number): Promise<TaskView>;
+  /** Polls GET /api/v1/batches/{id} until it says `done`; returns that answer. */
+  waitForBatch(id: string, timeoutMs?: number): Promise<BatchView>;
+  /** Every task of a batch, through GET /api/v1/tasks?batchId= page by page. */
+  listBatchTasks(id: string): Promise<TaskView[]>;
   startWorker(): Promise<INestApplicationContext>;
   stop(): Promise<void>;
+}
+
+/** GET /api/v1/batches/{id}, as the API answers it (CONTRACT §5). */
+export interface BatchView {
+  id: string;
+  action: string;
+  requested: number;
+  accepted: number;
+  rejected: number;
+  counts: Record<string, number>;
+  done: boolean;
 }
 
 export interface HttpResult {
@@ -129,6 +144,31 @@ export async function startEngine(opts: EngineOptions): Promise<TestEngine> {
     }
   };
 
+  const waitForBatch = async (id: string, timeoutMs = 90_000): Promise<BatchView> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await request('GET', `/api/v1/batches/${id}`);
+      if (res.status !== 200) throw new Error(`GET batch ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+      if (res.body.done) return res.body as BatchView;
+      if (Date.now() > deadline) throw new Error(`batch ${id} not done: ${JSON.stringify(res.body)}`);
+      await new Promise((r) => setTimeout(r, 50)); // polling interval, not a stand-in for synchronisation
+    }
+  };
+
+  const listBatchTasks = async (id: string): Promise<TaskView[]> => {
+    const all: TaskView[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = `batchId=${id}&limit=50${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await request('GET', `/api/v1/tasks?${query}`);
+      if (res.status !== 200)
+        throw new Error(`GET tasks of batch ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+      all.push(...(res.body.items as TaskView[]));
+      cursor = res.body.nextCursor;
+    } while (cursor);
+    return all;
+  };
+
   return {
     baseUrl,
     config,
@@ -139,6 +179,8 @@ export async function startEngine(opts: EngineOptions): Promise<TestEngine> {
     createKey,
     request,
     waitForTask,
+    waitForBatch,
+    listBatchTasks,
     startWorker,
     async stop() {
       await Promise.allSettled(workers.map((w) => w.close()));

@@ -62,6 +62,18 @@ export interface SlapdOptions {
 }
 
 /**
+ * The rights docs/providers/openldap.md asks for the engine's service account: write on pwdAccountLockedTime,
+ * read (and so search) on the rest; everyone else only reads, and binds.
+ */
+export function serviceAccountAcl(serviceDn: string): string[] {
+  return [
+    `access to attrs=pwdAccountLockedTime by dn.exact="${serviceDn}" write by users read`,
+    'access to attrs=userPassword by self write by anonymous auth by * none',
+    'access to * by users read by anonymous auth',
+  ];
+}
+
+/**
  * A throw-away slapd on 127.0.0.1 and a free port, with its own temp directory, the ppolicy overlay (a
  * default policy with pwdLockout TRUE, so pwdAccountLockedTime blocks binds) and cn=Monitor (so tests can
  * see how many connections a client really opened). Starts in well under a second, so each spec has its own.

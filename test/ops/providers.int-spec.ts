@@ -2,7 +2,7 @@ import { ProviderConfig } from '@app/config';
 import { entraIdProvider, EntraEmulator, startEntraEmulator } from '../emulators/entra-id';
 import { OktaEmulator, startOktaEmulator } from '../emulators/okta';
 import { SambaAdmin, UF, sambaProvider } from '../harness/samba';
-import { openLdapProvider, SlapdHandle, startSlapd } from '../harness/slapd';
+import { openLdapProvider, SlapdHandle, startSlapd, serviceAccountAcl } from '../harness/slapd';
 import { startEngine, TestEngine } from '../harness/engine';
 
 interface Check {
@@ -31,11 +31,7 @@ describe('providers: overview and tests', () => {
 
   beforeAll(async () => {
     slapd = await startSlapd({
-      acl: [
-        'access to attrs=pwdAccountLockedTime by dn.exact="uid=svc,ou=people,dc=example,dc=org" write by users read',
-        'access to attrs=userPassword by self write by anonymous auth by * none',
-        'access to * by users read by anonymous auth',
-      ],
+      acl: serviceAccountAcl('uid=svc,ou=people,dc=example,dc=org'),
       users: [
         { uid: 'svc', password: 'Svc-Passw0rd' },
         { uid: 'ro', password: 'Ro-Passw0rd' },
