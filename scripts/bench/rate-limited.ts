@@ -206,7 +206,7 @@ async function createDisables(engine: TestEngine, n: number): Promise<string[]> 
 /** About 100 s of each limit (Okta: 1,000 lifecycle calls at 600 a minute; Graph: 2,000 writes at 20 a second). */
 export const DEFAULT_ACCOUNTS = 1_000;
 
-/** `ts-node scripts/bench/rate-limited.ts [accounts]`: this part of the benchmark alone. */
+/** `ts-node scripts/bench/rate-limited.ts [accounts]`: this part of the benchmark alone (BENCH_RATE_WORKERS=2 for two workers). */
 if (require.main === module) {
   process.env.LOG_LEVEL = process.env.LOG_LEVEL || 'error';
   const accounts = Number(process.argv[2] || process.env.BENCH_RATE_ACCOUNTS || DEFAULT_ACCOUNTS);

@@ -1160,7 +1160,7 @@ export class TaskStore {
       `SELECT action, status FROM tasks WHERE id = $1 FOR NO KEY UPDATE`,
       [taskId],
     );
-    const reverses = task.action === 'enableAccount' && result.status === 'succeeded';
+    const reverses = reversesDisables(task.action, result);
     const targets: Array<{ status: TargetStatus; outcome: TargetOutcome | null; mine: boolean }> = firstRows(
       await m.query(
         `WITH ${finishTargetCtes(reverses)},
@@ -1192,7 +1192,7 @@ export class TaskStore {
     action: TaskAction,
   ): Promise<boolean> {
     const rolled = rollUp(action, [result]);
-    const reverses = action === 'enableAccount' && result.status === 'succeeded';
+    const reverses = reversesDisables(action, result);
     const [row] = await this.prepared<{ finished: boolean; completed: boolean }>(
       // Two statements, not one with a flag: PostgreSQL would plan the flagged one afresh on every call, its
       // generic plan costing the reversal's join (87 against 25) even when nothing is reversed.
@@ -1469,10 +1469,6 @@ export class TaskStore {
  * takes any row): a cancel or a superseding Disable locks the task, then its targets, and a finish that
  * held its target while waiting for the task would deadlock with them.
  */
-function finishTargetCtes(reverses: boolean): string {
-  return reverses ? `${FINISH_TARGET_CTES},${REVERSED_CTE}` : FINISH_TARGET_CTES;
-}
-
 const FINISH_TARGET_CTES = `
   task_row AS (SELECT id FROM tasks WHERE id = $1 FOR NO KEY UPDATE),
   finished AS (
@@ -1490,6 +1486,16 @@ const REVERSED_CTE = `
   reversed AS (
     UPDATE task_targets d SET reversed_by = f.id FROM finished f
      WHERE d.id = ANY (f.reverses) AND d.reversed_by IS NULL)`;
+
+/** Whether this finish marks the Disable targets it undoes as reversed: an Enable target that succeeded. */
+function reversesDisables(action: TaskAction, result: TargetResult): boolean {
+  return action === 'enableAccount' && result.status === 'succeeded';
+}
+
+/** The CTEs of a finish; only one that reverses carries `reversed`. */
+function finishTargetCtes(reverses: boolean): string {
+  return reverses ? `${FINISH_TARGET_CTES},${REVERSED_CTE}` : FINISH_TARGET_CTES;
+}
 
 function finishParams(
   taskId: string,
