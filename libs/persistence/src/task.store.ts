@@ -29,6 +29,21 @@ import { AppMetrics } from '@app/metrics';
 import { TaskEntity, TaskEventType, TaskTargetEntity } from './entities';
 import { EntityRows } from './entity-rows';
 import { againAfterDeadlock } from './deadlock-retry';
+import { StatementBatcher } from './statement-batcher';
+import {
+  CLAIM_TARGETS,
+  ClaimItem,
+  FENCE_WRITES,
+  FenceItem,
+  FEW,
+  FINISH_ONLY_TARGETS,
+  FinishItem,
+  FinishOnlyItem,
+  FinishRow,
+  RECORD_RESOLUTIONS,
+  ResolutionItem,
+  ResolutionRow,
+} from './target-statements';
 
 export interface NewTask {
   account: string;
@@ -115,6 +130,8 @@ interface EnableFacts extends BatchCandidate<EnablePlan> {
 export interface Fence {
   targetId: string;
   generation: number;
+  /** The target's task, when known: batched statements hold one target per task (see newBatches). */
+  taskId?: string;
 }
 
 export interface ClaimedTarget {
@@ -199,6 +216,12 @@ class Rehearsal extends Error {
 }
 
 const PG_UNIQUE_VIOLATION = '23505';
+/** Accounts in one bulk from which the tables are analysed once it is created (see analyzeAfterBulk). */
+const ANALYZE_AFTER_ACCOUNTS = 1000;
+/** Targets per batched statement (StatementBatcher): the worker's concurrency rarely gathers more. */
+const TARGET_BATCH_MAX = 50;
+/** Batches of one statement in PostgreSQL at once: four statements of two each stay under the pool of ten. */
+const TARGET_BATCHES_IN_FLIGHT = 2;
 /** Below PostgreSQL's b-tree entry limit (about 2,700 bytes) for account_identifiers' primary key. */
 const MAX_KEY_BYTES = 2000;
 /** Any constant, the same in every process; serialises task creation (see createDisableTask). */
@@ -233,6 +256,69 @@ export class TaskStore {
     return this.entityRows;
   }
 
+  private targetBatches?: ReturnType<TaskStore['newBatches']>;
+
+  /** Built on first use, like rows(). */
+  private batches() {
+    this.targetBatches ??= this.newBatches();
+    return this.targetBatches;
+  }
+
+  /**
+   * The per-target statements, each run through a StatementBatcher. Keys: a batch holds one target per task and
+   * one per directory object, so that its rows never meet in one statement (an upsert of one lease twice) and a
+   * batch never holds two rows that a cancel or a supersede locks together (a deadlock).
+   */
+  private newBatches() {
+    const { targets, tasks } = this.rows();
+    const batcher = <I, O>(run: (items: I[]) => Promise<O[]>, keys: (item: I) => string[]) =>
+      new StatementBatcher<I, O>({
+        run,
+        keys,
+        maxBatch: TARGET_BATCH_MAX,
+        maxInFlight: TARGET_BATCHES_IN_FLIGHT,
+      });
+    /** $1 of a batched statement: the items in order, each knowing its place. */
+    const input = (items: object[]) => [JSON.stringify(items.map((item, ord) => ({ ...item, ord })))];
+    const claimText = CLAIM_TARGETS(targets.select('claimed'), tasks.select('t'));
+    const finishText = FINISH_ONLY_TARGETS(FINISH_TARGET_CTES);
+    const targetKey = (taskId: unknown, provider: unknown) => `${String(taskId)}\n${String(provider)}`;
+    return {
+      claims: batcher<ClaimItem, Record<string, unknown> | null>(
+        async (items) => {
+          const rows = await this.prepared<Record<string, unknown>>(
+            'claim_targets',
+            claimText,
+            input(items.map((i) => ({ task_id: i.taskId, provider: i.provider }))),
+          );
+          const claimed = new Map(rows.map((r) => [targetKey(r.x_task_id, r.x_provider), r]));
+          return items.map((i) => claimed.get(targetKey(i.taskId, i.provider)) ?? null);
+        },
+        (i) => [`task\n${i.taskId}`],
+      ),
+      resolutions: batcher<ResolutionItem, ResolutionRow>(
+        (items) => this.prepared<ResolutionRow>('record_resolutions', RECORD_RESOLUTIONS, input(items)),
+        (i) => [`task\n${i.task_id}`, `object\n${i.provider}\n${i.object_ref}`],
+      ),
+      fences: batcher<FenceItem, AccountState | null>(
+        async (items) => {
+          const rows = await this.prepared<{ target_id: string; prior_state: AccountState }>(
+            'fence_writes',
+            FENCE_WRITES,
+            input(items),
+          );
+          const fenced = new Map(rows.map((r) => [r.target_id, r.prior_state]));
+          return items.map((i) => fenced.get(i.target_id) ?? null);
+        },
+        (i) => [`task\n${i.task_id ?? i.target_id}`],
+      ),
+      finishes: batcher<FinishOnlyItem, FinishRow>(
+        (items) => this.prepared<FinishRow>('finish_only_targets', finishText, input(items)),
+        (i) => [`task\n${i.task_id}`],
+      ),
+    };
+  }
+
   /**
    * A statement every target runs, as a named prepared statement: PostgreSQL parses and plans it once per
    * connection instead of on every call, which was about a third of its CPU in a 10,000-account bulk
@@ -241,6 +327,25 @@ export class TaskStore {
   private async prepared<T>(name: string, text: string, values: unknown[]): Promise<T[]> {
     const pool = (this.dataSource.driver as PostgresDriver).master as Pool;
     return (await pool.query({ name, text, values })).rows as T[];
+  }
+
+  private analyzing = false;
+
+  /**
+   * After a large bulk, refreshes the planner's statistics of the tables its targets go through, in the
+   * background. The workers' statements are prepared, and their plans were made when the tables were smaller
+   * or held fewer unfinished targets: planned on a young database, the finish read every target row of the
+   * bulk in a sequential scan, twice a millisecond, until autovacuum caught up about a minute later. ANALYZE
+   * does not block writers, and it makes every session plan those statements again.
+   */
+  private analyzeAfterBulk(accounts: number): void {
+    if (accounts < ANALYZE_AFTER_ACCOUNTS || this.analyzing) return;
+    this.analyzing = true;
+    this.dataSource
+      .query('ANALYZE tasks, task_targets, account_identifiers, object_locks')
+      // Autovacuum analyses them later in any case; nothing waits on this.
+      .catch(() => undefined)
+      .finally(() => (this.analyzing = false));
   }
 
   /**
@@ -257,7 +362,11 @@ export class TaskStore {
    * accounts, each answered exactly as if created one by one. Refusals (the Disable limit) come back in place.
    */
   async createDisableTasks(batch: DisableBatch): Promise<Creation[]> {
-    return againAfterDeadlock(() => this.dataSource.transaction((m) => this.disablesInTransaction(m, batch)));
+    const created = await againAfterDeadlock(() =>
+      this.dataSource.transaction((m) => this.disablesInTransaction(m, batch)),
+    );
+    this.analyzeAfterBulk(batch.items.length);
+    return created;
   }
 
   /**
@@ -341,9 +450,11 @@ export class TaskStore {
 
   /** Enable tasks for many accounts in one transaction, each answered exactly as if created one by one. */
   async createEnableTasks(batch: EnableBatch): Promise<Creation[]> {
-    return this.enableBackstop(() =>
+    const created = await this.enableBackstop(() =>
       againAfterDeadlock(() => this.dataSource.transaction((m) => this.enablesInTransaction(m, batch))),
     );
+    this.analyzeAfterBulk(batch.items.length);
+    return created;
   }
 
   /** The Enable task createEnableTask would create now, or the refusal it would get; rolled back (`dryRun`). */
@@ -735,27 +846,11 @@ export class TaskStore {
    */
   async claimTarget(taskId: string, provider: string): Promise<ClaimedTarget | null> {
     const { targets, tasks } = this.rows();
-    const rows = await this.prepared<Record<string, unknown>>(
-      'claim_target',
-      `WITH claimed AS (
-           UPDATE task_targets SET status = 'running', attempts = attempts + 1, claim_generation = claim_generation + 1,
-                  started_at = COALESCE(started_at, now()), updated_at = now()
-            WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
-            RETURNING *),
-         first_attempt AS (
-           INSERT INTO task_events (task_id, type, provider, status, actor, detail)
-           SELECT task_id, 'task.targetUpdated', provider, 'running', 'worker', '{"attempt":1}'
-             FROM claimed WHERE attempts = 1 AND stop_reason IS NULL)
-         SELECT ${targets.select('claimed')}, ${tasks.select('t')},
-                (SELECT count(*)::int FROM task_targets WHERE task_id = $1) AS target_count
-           FROM claimed JOIN tasks t ON t.id = claimed.task_id`,
-      [taskId, provider],
-    );
-    const row = rows[0];
+    const row = await this.batches().claims.run({ taskId, provider });
     if (!row) return null;
     const target = targets.from(row);
     const task = tasks.from(row);
-    const fence = { targetId: target.id, generation: target.claimGeneration };
+    const fence = { targetId: target.id, generation: target.claimGeneration, taskId: target.taskId };
     const shape = { action: task.action, targetCount: row.target_count as number };
     if (target.stopReason) {
       await this.finishTarget(
@@ -809,42 +904,18 @@ export class TaskStore {
   ): Promise<ObjectLockResult> {
     const lock = lease && { ...lease, provider: found.provider, objectRef: found.objectRef };
     const disabling = lock?.action === 'disableAccount';
-    const [row] = await this.prepared<{ mine: boolean; locked: boolean; older_enables: boolean }>(
-      'record_resolution',
-      `WITH mine AS (
-           UPDATE task_targets SET object_id = $3, object_ref = $4, updated_at = now()
-            WHERE id = $1 AND claim_generation = $2 AND status = 'running' RETURNING id),
-         known AS (
-           INSERT INTO account_identifiers (task_id, key, source)
-           SELECT $6, k, $7 FROM mine, unnest($5::text[]) AS k ON CONFLICT DO NOTHING),
-         older_enables AS (
-           SELECT 1 FROM task_targets x JOIN tasks t ON t.id = x.task_id
-            WHERE $8 AND t.action = 'enableAccount' AND x.provider = $7 AND x.object_ref = $4
-              AND x.status IN ('pending', 'running') AND t.seq < $10::bigint
-            LIMIT 1),
-         lease AS (
-           INSERT INTO object_locks (provider, object_ref, target_id, generation, expires_at)
-           SELECT $7, $4, $1, $2, now() + ($9 || ' milliseconds')::interval
-             FROM mine WHERE $9::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM older_enables)
-           ON CONFLICT (provider, object_ref) DO UPDATE
-             SET target_id = EXCLUDED.target_id, generation = EXCLUDED.generation, expires_at = EXCLUDED.expires_at
-           WHERE object_locks.target_id = EXCLUDED.target_id OR object_locks.expires_at < now()
-           RETURNING 1)
-         SELECT EXISTS (SELECT 1 FROM mine) AS mine, EXISTS (SELECT 1 FROM lease) AS locked,
-                EXISTS (SELECT 1 FROM older_enables) AS older_enables`,
-      [
-        fence.targetId,
-        fence.generation,
-        found.objectId,
-        found.objectRef,
-        storableKeys(found.identifierKeys),
-        found.taskId,
-        found.provider,
-        disabling,
-        lock ? String(lock.leaseMs) : null,
-        lock?.taskSeq ?? '0',
-      ],
-    );
+    const row = await this.batches().resolutions.run({
+      target_id: fence.targetId,
+      generation: fence.generation,
+      object_id: found.objectId,
+      object_ref: found.objectRef,
+      keys: storableKeys(found.identifierKeys),
+      task_id: found.taskId,
+      provider: found.provider,
+      disabling,
+      lease_ms: lock ? String(lock.leaseMs) : null,
+      task_seq: lock?.taskSeq ?? '0',
+    });
     if (!row.mine) throw new ClaimLostError(fence.targetId);
     if (!lock) return 'acquired';
     // An Enable to supersede is rare: the transaction that takes the lease and stops the Enable together.
@@ -917,20 +988,14 @@ export class TaskStore {
    * recorded prior state.
    */
   async fenceWrite(fence: Fence, stateBefore: AccountState, leaseMs: number): Promise<AccountState> {
-    const rows = await this.prepared<{ prior_state: AccountState }>(
-      'fence_write',
-      `WITH lease AS (
-           UPDATE object_locks SET expires_at = now() + ($3 || ' milliseconds')::interval
-            WHERE target_id = $1 AND generation = $2 RETURNING 1)
-         UPDATE task_targets
-            SET prior_state = COALESCE(prior_state, $4),
-                acted_seq = COALESCE(acted_seq, nextval('target_acted_seq')), updated_at = now()
-          WHERE id = $1 AND claim_generation = $2 AND status = 'running' AND stop_reason IS NULL
-            AND EXISTS (SELECT 1 FROM lease)
-          RETURNING prior_state`,
-      [fence.targetId, fence.generation, String(leaseMs), stateBefore],
-    );
-    if (rows[0]) return rows[0].prior_state;
+    const prior = await this.batches().fences.run({
+      task_id: fence.taskId ?? null,
+      target_id: fence.targetId,
+      generation: fence.generation,
+      lease_ms: String(leaseMs),
+      state: stateBefore,
+    });
+    if (prior) return prior;
     const [why]: Array<{
       stop_reason: 'superseded' | 'cancelled' | null;
       claim_generation: number;
@@ -1160,17 +1225,17 @@ export class TaskStore {
       `SELECT action, status FROM tasks WHERE id = $1 FOR NO KEY UPDATE`,
       [taskId],
     );
-    const reverses = reversesDisables(task.action, result);
     const targets: Array<{ status: TargetStatus; outcome: TargetOutcome | null; mine: boolean }> = firstRows(
       await m.query(
-        `WITH ${finishTargetCtes(reverses)},
+        `WITH ${FINISH_TARGET_CTES},
          targeted AS (
            INSERT INTO task_events (task_id, type, provider, status, actor, detail, created_at)
-           SELECT $1, 'task.targetUpdated', $2, $3, 'worker', $12::jsonb, clock_timestamp() FROM finished),
+           SELECT i.task_id, 'task.targetUpdated', i.provider, i.status, 'worker', i.detail, clock_timestamp()
+             FROM input i WHERE i.ord IN (SELECT ord FROM finished)),
          touched AS (
-           UPDATE tasks SET updated_at = now() WHERE id = $1 AND status = 'inProgress' AND EXISTS (SELECT 1 FROM finished))
-         SELECT x.status, x.outcome, x.id IN (SELECT id FROM finished) AS mine FROM task_targets x WHERE x.task_id = $1`,
-        [...finishParams(taskId, provider, fence, result), targetEventDetail(result)],
+           UPDATE tasks SET updated_at = now() WHERE id = $2 AND status = 'inProgress' AND EXISTS (SELECT 1 FROM finished))
+         SELECT x.status, x.outcome, x.id IN (SELECT id FROM finished) AS mine FROM task_targets x WHERE x.task_id = $2`,
+        [JSON.stringify([finishItem(0, task.action, taskId, provider, fence, result)]), taskId],
       ),
     );
     if (!targets.some((t) => t.mine)) return false;
@@ -1192,33 +1257,13 @@ export class TaskStore {
     action: TaskAction,
   ): Promise<boolean> {
     const rolled = rollUp(action, [result]);
-    const reverses = reversesDisables(action, result);
-    const [row] = await this.prepared<{ finished: boolean; completed: boolean }>(
-      // Two statements, not one with a flag: PostgreSQL would plan the flagged one afresh on every call, its
-      // generic plan costing the reversal's join (87 against 25) even when nothing is reversed.
-      reverses ? 'finish_only_target_reversing' : 'finish_only_target',
-      `WITH ${finishTargetCtes(reverses)},
-         completed AS (
-           UPDATE tasks SET status = $13, error_code = $14, error_message = $15, completed_at = now(), updated_at = now()
-            WHERE id = $1 AND status = 'inProgress' AND EXISTS (SELECT 1 FROM finished) RETURNING id),
-         logged AS (
-           -- One INSERT, in this order: the timeline orders a transaction's events by id.
-           INSERT INTO task_events (task_id, type, provider, status, actor, detail)
-           SELECT $1, v.type, v.provider, v.status, 'worker', v.detail::jsonb
-             FROM (VALUES (1, 'task.targetUpdated', $2::text, $3::text, $12::text),
-                          (2, 'task.completed', NULL, $13::text, $16::text)) AS v(ord, type, provider, status, detail)
-            WHERE (v.ord = 1 AND EXISTS (SELECT 1 FROM finished)) OR (v.ord = 2 AND EXISTS (SELECT 1 FROM completed))
-            ORDER BY v.ord)
-         SELECT EXISTS (SELECT 1 FROM finished) AS finished, EXISTS (SELECT 1 FROM completed) AS completed`,
-      [
-        ...finishParams(taskId, provider, fence, result),
-        targetEventDetail(result),
-        rolled.status,
-        rolled.errorCode,
-        completionMessage(rolled.errorCode),
-        JSON.stringify({ errorCode: rolled.errorCode }),
-      ],
-    );
+    const row = await this.batches().finishes.run({
+      ...finishItem(0, action, taskId, provider, fence, result),
+      task_status: rolled.status,
+      task_error_code: rolled.errorCode,
+      task_error_message: completionMessage(rolled.errorCode),
+      completed_detail: { errorCode: rolled.errorCode },
+    });
     if (row.completed) this.metrics?.taskCompleted(action, rolled.status);
     return row.finished;
   }
@@ -1461,69 +1506,79 @@ export class TaskStore {
 }
 
 /**
- * The target's part of finishing, shared by both ways to finish: the guarded UPDATE (`finished`: no row when
- * the target had finished or the claim was lost), the lease given back, and the Disable targets an Enable
- * target reverses (only in the statement of a finish that reverses). Parameters $1..$11, see finishParams.
+ * The target's part of finishing, shared by both ways to finish, over the targets in `input` (from $1, one row
+ * per target, see finishItem): the guarded UPDATE (`finished`: no row for a target that had finished or whose
+ * claim was lost), the lease given back, and the Disable targets that an Enable target which succeeded reverses.
  *
- * `task_row` locks the task before the target row is touched (its EXISTS is evaluated before the UPDATE
- * takes any row): a cancel or a superseding Disable locks the task, then its targets, and a finish that
- * held its target while waiting for the task would deadlock with them.
+ * `task_row` locks the tasks before any target row is touched (the array is an InitPlan, computed before the
+ * UPDATE takes a row), in id order: a cancel or a superseding Disable locks the task, then its targets, and a
+ * finish that held its target while waiting for the task would deadlock with them.
+ *
+ * `target` finds the rows by their unique key before the UPDATE filters on status: given the status first,
+ * PostgreSQL picked the index of unfinished targets whenever its statistics predated a bulk, and read every
+ * unfinished target of the bulk on each finish.
  */
 const FINISH_TARGET_CTES = `
-  task_row AS (SELECT id FROM tasks WHERE id = $1 FOR NO KEY UPDATE),
+  input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
+      ord int, task_id uuid, provider text, status text, outcome text, object_id text, object_ref text,
+      error_code text, error_message text, warnings jsonb, not_a_change boolean, generation int, reversing boolean,
+      detail jsonb, task_status text, task_error_code text, task_error_message text, completed_detail jsonb)
+     WHERE ${FEW}),
+  task_row AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM input) ORDER BY id FOR NO KEY UPDATE),
+  target AS (
+    SELECT x.id, i.ord FROM input i JOIN task_targets x ON x.task_id = i.task_id AND x.provider = i.provider),
   finished AS (
-    UPDATE task_targets
-       SET status = $3, outcome = $4, object_id = COALESCE($5, object_id), object_ref = COALESCE($6, object_ref),
-           error_code = $7, error_message = $8, warnings = $9, finished_at = now(), updated_at = now(),
-           prior_state = CASE WHEN $10 THEN NULL ELSE prior_state END,
-           acted_seq = CASE WHEN $10 THEN NULL ELSE acted_seq END
-     WHERE task_id = $1 AND provider = $2 AND status IN ('pending', 'running')
-       AND ($11::int IS NULL OR claim_generation = $11) AND EXISTS (SELECT 1 FROM task_row)
-     RETURNING id, reverses),
-  released AS (DELETE FROM object_locks WHERE target_id IN (SELECT id FROM finished))`;
-
-const REVERSED_CTE = `
+    UPDATE task_targets x
+       SET status = i.status, outcome = i.outcome, object_id = COALESCE(i.object_id, x.object_id),
+           object_ref = COALESCE(i.object_ref, x.object_ref), error_code = i.error_code,
+           error_message = i.error_message, warnings = i.warnings, finished_at = now(), updated_at = now(),
+           prior_state = CASE WHEN i.not_a_change THEN NULL ELSE x.prior_state END,
+           acted_seq = CASE WHEN i.not_a_change THEN NULL ELSE x.acted_seq END
+      FROM target tg JOIN input i ON i.ord = tg.ord
+     WHERE x.id = tg.id AND x.status IN ('pending', 'running')
+       AND (i.generation IS NULL OR x.claim_generation = i.generation)
+       AND x.task_id = ANY (ARRAY(SELECT id FROM task_row))
+     RETURNING x.id, x.task_id, x.reverses, i.reversing, i.ord),
+  released AS (DELETE FROM object_locks WHERE target_id IN (SELECT id FROM finished)),
   reversed AS (
     UPDATE task_targets d SET reversed_by = f.id FROM finished f
-     WHERE d.id = ANY (f.reverses) AND d.reversed_by IS NULL)`;
+     WHERE f.reversing AND d.id = ANY (f.reverses) AND d.reversed_by IS NULL)`;
 
-/** Whether this finish marks the Disable targets it undoes as reversed: an Enable target that succeeded. */
-function reversesDisables(action: TaskAction, result: TargetResult): boolean {
-  return action === 'enableAccount' && result.status === 'succeeded';
-}
-
-/** The CTEs of a finish; only one that reverses carries `reversed`. */
-function finishTargetCtes(reverses: boolean): string {
-  return reverses ? `${FINISH_TARGET_CTES},${REVERSED_CTE}` : FINISH_TARGET_CTES;
-}
-
-function finishParams(
+/** One target's row of a finish's `input`; the finish of a task's only target adds the task's own columns. */
+function finishItem(
+  ord: number,
+  action: TaskAction,
   taskId: string,
   provider: string,
   fence: Fence | null,
   result: TargetResult,
-): unknown[] {
-  return [
-    taskId,
+): FinishItem {
+  return {
+    ord,
+    task_id: taskId,
     provider,
-    result.status,
-    result.outcome,
-    result.objectId ?? null,
-    result.objectRef ?? null,
-    result.error?.code ?? null,
-    result.error?.message ?? null,
-    JSON.stringify(result.warnings ?? []),
-    result.notAChange ?? false,
-    fence?.generation ?? null,
-  ];
+    status: result.status,
+    outcome: result.outcome,
+    object_id: result.objectId ?? null,
+    object_ref: result.objectRef ?? null,
+    error_code: result.error?.code ?? null,
+    error_message: result.error?.message ?? null,
+    warnings: result.warnings ?? [],
+    not_a_change: result.notAChange ?? false,
+    generation: fence?.generation ?? null,
+    // Marks the Disable targets it undoes as reversed: an Enable target that succeeded.
+    reversing: action === 'enableAccount' && result.status === 'succeeded',
+    detail: targetEventDetail(result),
+  };
 }
 
-function targetEventDetail(result: TargetResult): string {
-  return JSON.stringify({
+function targetEventDetail(result: TargetResult): Record<string, unknown> {
+  return {
     outcome: result.outcome,
     error: result.error ?? null,
     ...(result.warnings?.length ? { warnings: result.warnings } : {}),
-  });
+  };
 }
 
 function completionMessage(errorCode: string | null): string | null {
