@@ -149,7 +149,7 @@ describe('faults: kill -9 of a worker while its finish waits in PostgreSQL', () 
       const orphan = blocked[0].pid;
       expect(blocked[0].wait_event_type).toBe('Lock');
       expect(blocked[0].query).toContain(
-        'task_row AS (SELECT id FROM tasks WHERE id = $1 FOR NO KEY UPDATE)',
+        'task_row AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM input) ORDER BY id FOR NO KEY UPDATE)',
       );
       expect(blocked[0].query).toContain('UPDATE task_targets');
       const [ungranted] = await engine.query<{ n: number }>(
