@@ -8,7 +8,10 @@ export interface BenchOptions {
   bulkSizes: number[];
   /** Tasks posted one after another for the single-task latency. */
   sequential: number;
-  /** In-flight operations of the bare ldapts run, and the engine's per-provider worker concurrency. */
+  /**
+   * In-flight operations of the bare ldapts run, and the engine's per-provider worker concurrency: 60, where
+   * the worker's batched statements gain the most (docs/decisions.md); the engine's default is 10.
+   */
   concurrency: number;
   /** How long one bulk may take before the run gives up. */
   bulkTimeoutMs: number;
@@ -31,7 +34,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   return {
     bulkSizes: sizes,
     sequential: positiveInt('BENCH_SEQUENTIAL', env.BENCH_SEQUENTIAL ?? '30'),
-    concurrency: positiveInt('BENCH_CONCURRENCY', env.BENCH_CONCURRENCY ?? '30'),
+    concurrency: positiveInt('BENCH_CONCURRENCY', env.BENCH_CONCURRENCY ?? '60'),
     bulkTimeoutMs: positiveInt('BENCH_BULK_TIMEOUT_MS', env.BENCH_BULK_TIMEOUT_MS ?? '900000'),
     logLevel: env.BENCH_LOG_LEVEL || 'warn',
     keepLogs: Boolean(env.BENCH_KEEP_LOGS),

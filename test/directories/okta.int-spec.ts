@@ -500,6 +500,18 @@ describe('Okta adapter: protected accounts', () => {
     ).toEqual([500, 200]);
   });
 
+  it('does not ask who owns the token when resolving for an Enable, so a failing /users/me holds up no Enable', async () => {
+    const a = adapter();
+    okta.failNext('GET', '/api/v1/users/me', { status: 500 });
+    const since = mark();
+    const admin = await a.resolve(parseAccountIdentifier(ADMIN), { checkProtection: false });
+    expect(admin).toMatchObject({ objectId: ADMIN });
+    expect(admin!.protectedReason).toBeUndefined();
+    expect(since().some((r) => r.decodedPath === '/api/v1/users/me')).toBe(false);
+    // A Disable still asks, and still refuses to go on without the answer.
+    expect(await failure(resolve(a, ADMIN))).toMatchObject({ transient: true });
+  });
+
   it('has no token owner with an OAuth service app', async () => {
     const since = mark();
     expect((await resolved(oauthAdapter(), ADMIN)).protectedReason).toBeUndefined();

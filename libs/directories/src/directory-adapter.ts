@@ -60,6 +60,15 @@ export interface AttemptGuard {
   warn(warning: DirectoryWarning): void;
 }
 
+export interface ResolveOptions {
+  /**
+   * Whether to find out if the account is one the engine must never disable (`protectedReason`, CONTRACT
+   * §4.1); true when omitted. Only a Disable needs it: an Enable skips the searches it costs (a base search
+   * for the bind identity on every OpenLDAP account, group lookups in AD).
+   */
+  checkProtection?: boolean;
+}
+
 /**
  * One directory. Implementations throw `DirectoryError` for every failure they understand; anything else is
  * treated as transient by the engine (a bug or an unknown network condition should be retried, not trusted).
@@ -68,7 +77,7 @@ export interface DirectoryAdapter {
   readonly id: string;
   readonly kind: ProviderKind;
   /** Finds the one account the identifier names, or null. Two matches is an error (`ambiguousAccount`). */
-  resolve(account: AccountIdentifier): Promise<ResolvedAccount | null>;
+  resolve(account: AccountIdentifier, options?: ResolveOptions): Promise<ResolvedAccount | null>;
   /** Disables (calling `guard.beforeWrite` before each write) and reads the state back before answering. */
   disable(account: ResolvedAccount, guard: AttemptGuard): Promise<DisableOutcome>;
   /** Enables (calling `guard.beforeWrite` before each write) and reads the state back before answering. */

@@ -134,7 +134,8 @@ export class TargetRunner implements TargetJobHandler {
         'The Disable task recorded no reference to the object it changed.',
       );
     }
-    const account = await adapter.resolve(parseAccountIdentifier(ref));
+    // Protection is a Disable's question only: an Enable never takes an account away from anyone.
+    const account = await adapter.resolve(parseAccountIdentifier(ref), { checkProtection: disabling });
     attempt.signal.throwIfAborted();
     if (!account) {
       return disabling

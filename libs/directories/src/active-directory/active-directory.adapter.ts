@@ -10,6 +10,7 @@ import {
   DisableOutcome,
   EnableOutcome,
   ResolvedAccount,
+  ResolveOptions,
 } from '../directory-adapter';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
 import {
@@ -95,7 +96,7 @@ export class ActiveDirectoryAdapter implements DirectoryAdapter {
     this.connection = LdapConnection.forProvider(config);
   }
 
-  async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {
+  async resolve(account: AccountIdentifier, options?: ResolveOptions): Promise<ResolvedAccount | null> {
     const filter = accountFilter(account);
     if (filter === null) return null;
     if (account.kind === 'downLevel' && !(await this.isOurDomain(account))) return null;
@@ -122,7 +123,8 @@ export class ActiveDirectoryAdapter implements DirectoryAdapter {
     };
     const identifiers = [entry.dn, facts.guid, facts.sid, facts.upn, facts.mail, facts.sam];
     if (facts.sam && facts.netbios) identifiers.push(`${facts.netbios}\\${facts.sam}`);
-    const protectedReason = await this.protectedReason(facts);
+    const protectedReason =
+      options?.checkProtection === false ? undefined : await this.protectedReason(facts);
     return {
       objectId: entry.dn,
       objectRef: `<GUID=${facts.guid}>`,

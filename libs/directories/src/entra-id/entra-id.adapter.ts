@@ -9,6 +9,7 @@ import {
   DisableOutcome,
   EnableOutcome,
   ResolvedAccount,
+  ResolveOptions,
 } from '../directory-adapter';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
 import { CheckList, ProviderCheck, unverifiedJwtClaims } from '../provider-check';
@@ -109,7 +110,7 @@ export class EntraIdAdapter implements DirectoryAdapter {
     this.protectedAccounts = new Set((config.protectedAccounts ?? []).map(normalise));
   }
 
-  async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {
+  async resolve(account: AccountIdentifier, options?: ResolveOptions): Promise<ResolvedAccount | null> {
     let user: GraphUser | null;
     if (account.kind === 'guid') {
       user = await this.getUser(account.value);
@@ -129,7 +130,8 @@ export class EntraIdAdapter implements DirectoryAdapter {
         ),
       ),
     ];
-    const listed = identifiers.find((i) => this.protectedAccounts.has(normalise(i)));
+    const listed =
+      options?.checkProtection !== false && identifiers.find((i) => this.protectedAccounts.has(normalise(i)));
     if (synced) {
       this.context.logger.debug('Entra ID user is synced from on-premises AD', {
         provider: this.id,

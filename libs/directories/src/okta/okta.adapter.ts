@@ -11,6 +11,7 @@ import {
   DisableOutcome,
   EnableOutcome,
   ResolvedAccount,
+  ResolveOptions,
 } from '../directory-adapter';
 import { DirectoryError, DirectoryErrorCodes, permanentError, transientError } from '../directory-error';
 import { CheckList, ProviderCheck } from '../provider-check';
@@ -106,10 +107,11 @@ export class OktaAdapter implements DirectoryAdapter {
     this.tokenHasOwner = !config.oauth && !!config.token;
   }
 
-  async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {
+  async resolve(account: AccountIdentifier, options?: ResolveOptions): Promise<ResolvedAccount | null> {
     const user = await this.find(account);
     if (!user) return null;
     const resolved = toResolved(user);
+    if (options?.checkProtection === false) return resolved;
     const protectedReason = await this.protectedReason(resolved);
     return protectedReason ? { ...resolved, protectedReason } : resolved;
   }

@@ -8,6 +8,7 @@ import {
   DisableOutcome,
   EnableOutcome,
   ResolvedAccount,
+  ResolveOptions,
 } from '../directory-adapter';
 import { DirectoryErrorCodes, permanentError } from '../directory-error';
 import {
@@ -63,7 +64,7 @@ export class OpenLdapAdapter implements DirectoryAdapter {
     this.connection = LdapConnection.forProvider(config);
   }
 
-  async resolve(account: AccountIdentifier): Promise<ResolvedAccount | null> {
+  async resolve(account: AccountIdentifier, options?: ResolveOptions): Promise<ResolvedAccount | null> {
     const filter = accountFilter(account);
     if (!filter) return null;
     const entry = await this.connection.findUnique(
@@ -84,7 +85,8 @@ export class OpenLdapAdapter implements DirectoryAdapter {
       uuid: first(entry.entryUUID),
     };
     const identifiers = [entry.dn, ...facts.uids, ...facts.mails, ...(facts.uuid ? [facts.uuid] : [])];
-    const protectedReason = await this.protectedReason(facts);
+    const protectedReason =
+      options?.checkProtection === false ? undefined : await this.protectedReason(facts);
     return {
       objectId: entry.dn,
       // entryUUID survives renames and moves; a plain GUID string parses back to kind 'guid'.
