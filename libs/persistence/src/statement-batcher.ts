@@ -3,7 +3,7 @@
  *
  * Why: in a bulk, thirty targets each send the same small statement (claim, fence, finish) within a millisecond,
  * and PostgreSQL spent most of its time on each statement's start, commit and WAL flush, not on its row: ten
- * claims in one statement cost about what one costs alone (docs/decisions.md). A call waits only while
+ * claims in one statement ran at nearly eight times the rows per second of one claim each (docs/decisions.md). A call waits only while
  * earlier batches of its statement fill the slots (maxInFlight), which is when the next batch gathers; a lone
  * call goes out at the next turn of the event loop, as a batch of one.
  *
@@ -14,7 +14,8 @@
  *   calls one by one.
  * - The batch is one statement, so it is atomic: when it fails (a deadlock, a constraint one item broke),
  *   nothing of it happened, and each call runs again alone, failing or succeeding as it would have without
- *   the batch.
+ *   the batch. (A connection lost after PostgreSQL committed is the one exception; the worker's statements
+ *   are safe to run twice for the same attempt, as they were when BullMQ ran a job again.)
  */
 export class StatementBatcher<I, O> {
   private queue: Array<Pending<I, O>> = [];
