@@ -7,6 +7,11 @@ import { AccountState } from '@app/domain';
  * execution. TaskStore documents what each statement guarantees; these are only their texts and inputs.
  */
 
+/** `$1` of these statements: the items in order, each knowing its place (`ord`). */
+export function batchInput(items: object[]): [string] {
+  return [JSON.stringify(items.map((item, ord) => ({ ...item, ord })))];
+}
+
 /**
  * The condition every batch's `input` carries, always true. PostgreSQL estimates a jsonb_to_recordset at 100
  * rows, and with that estimate (and a bulk's young statistics) it planned the finish as hash joins over scans
@@ -14,7 +19,7 @@ import { AccountState } from '@app/domain';
  * estimated at one row in 200, so the plan becomes the one-target plan, an index lookup per row, whatever the
  * batch. (`ord = ord` would not do: PostgreSQL rewrites it as `ord IS NOT NULL`.)
  */
-export const FEW = 'i.ord BETWEEN 0 AND 1000000';
+const FEW = 'i.ord BETWEEN 0 AND 1000000';
 
 export interface ClaimItem {
   taskId: string;
@@ -120,9 +125,48 @@ export const FENCE_WRITES = `
        RETURNING x.id, x.prior_state)
   SELECT id AS target_id, prior_state FROM fenced`;
 
-/** One target's row of a finish's `input` (see FINISH_TARGET_CTES in task.store.ts). */
+/**
+ * The target's part of finishing, shared by both ways to finish, over the targets in `input` (from $1, one row
+ * per target, see finishItem): the guarded UPDATE (`finished`: no row for a target that had finished or whose
+ * claim was lost), the lease given back, and the Disable targets that an Enable target which succeeded reverses.
+ *
+ * `task_row` locks the tasks before any target row is touched (the array is an InitPlan, computed before the
+ * UPDATE takes a row), in id order: a cancel or a superseding Disable locks the task, then its targets, and a
+ * finish that held its target while waiting for the task would deadlock with them.
+ *
+ * `target` finds the rows by their unique key before the UPDATE filters on status: given the status first,
+ * PostgreSQL picked the index of unfinished targets whenever its statistics predated a bulk, and read every
+ * unfinished target of the bulk on each finish.
+ */
+export const FINISH_TARGET_CTES = `
+  input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
+      ord int, task_id uuid, provider text, status text, outcome text, object_id text, object_ref text,
+      error_code text, error_message text, warnings jsonb, not_a_change boolean, generation int, reversing boolean,
+      detail jsonb, task_status text, task_error_code text, task_error_message text, completed_detail jsonb)
+     WHERE ${FEW}),
+  task_row AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM input) ORDER BY id FOR NO KEY UPDATE),
+  target AS (
+    SELECT x.id, i.ord FROM input i JOIN task_targets x ON x.task_id = i.task_id AND x.provider = i.provider),
+  finished AS (
+    UPDATE task_targets x
+       SET status = i.status, outcome = i.outcome, object_id = COALESCE(i.object_id, x.object_id),
+           object_ref = COALESCE(i.object_ref, x.object_ref), error_code = i.error_code,
+           error_message = i.error_message, warnings = i.warnings, finished_at = now(), updated_at = now(),
+           prior_state = CASE WHEN i.not_a_change THEN NULL ELSE x.prior_state END,
+           acted_seq = CASE WHEN i.not_a_change THEN NULL ELSE x.acted_seq END
+      FROM target tg JOIN input i ON i.ord = tg.ord
+     WHERE x.id = tg.id AND x.status IN ('pending', 'running')
+       AND (i.generation IS NULL OR x.claim_generation = i.generation)
+       AND x.task_id = ANY (ARRAY(SELECT id FROM task_row))
+     RETURNING x.id, x.task_id, x.reverses, i.reversing, i.ord),
+  released AS (DELETE FROM object_locks WHERE target_id IN (SELECT id FROM finished)),
+  reversed AS (
+    UPDATE task_targets d SET reversed_by = f.id FROM finished f
+     WHERE f.reversing AND d.id = ANY (f.reverses) AND d.reversed_by IS NULL)`;
+
+/** One target's row of a finish's `input`. */
 export interface FinishItem {
-  ord: number;
   task_id: string;
   provider: string;
   status: string;
@@ -151,8 +195,8 @@ export interface FinishRow {
   completed: boolean;
 }
 
-export const FINISH_ONLY_TARGETS = (finishTargetCtes: string) => `
-  WITH ${finishTargetCtes},
+export const FINISH_ONLY_TARGETS = `
+  WITH ${FINISH_TARGET_CTES},
     completed AS (
       UPDATE tasks t
          SET status = i.task_status, error_code = i.task_error_code, error_message = i.task_error_message,

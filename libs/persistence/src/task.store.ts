@@ -31,12 +31,13 @@ import { EntityRows } from './entity-rows';
 import { againAfterDeadlock } from './deadlock-retry';
 import { StatementBatcher } from './statement-batcher';
 import {
+  batchInput,
   CLAIM_TARGETS,
   ClaimItem,
   FENCE_WRITES,
   FenceItem,
-  FEW,
   FINISH_ONLY_TARGETS,
+  FINISH_TARGET_CTES,
   FinishItem,
   FinishOnlyItem,
   FinishRow,
@@ -220,7 +221,7 @@ const PG_UNIQUE_VIOLATION = '23505';
 const ANALYZE_AFTER_ACCOUNTS = 1000;
 /** Targets per batched statement (StatementBatcher): the worker's concurrency rarely gathers more. */
 const TARGET_BATCH_MAX = 50;
-/** Batches of one statement in PostgreSQL at once: four statements of two each stay under the pool of ten. */
+/** Batches of one statement in PostgreSQL at once: four statements of two each leave room in the default pool of ten. */
 const TARGET_BATCHES_IN_FLIGHT = 2;
 /** Below PostgreSQL's b-tree entry limit (about 2,700 bytes) for account_identifiers' primary key. */
 const MAX_KEY_BYTES = 2000;
@@ -278,10 +279,7 @@ export class TaskStore {
         maxBatch: TARGET_BATCH_MAX,
         maxInFlight: TARGET_BATCHES_IN_FLIGHT,
       });
-    /** $1 of a batched statement: the items in order, each knowing its place. */
-    const input = (items: object[]) => [JSON.stringify(items.map((item, ord) => ({ ...item, ord })))];
     const claimText = CLAIM_TARGETS(targets.select('claimed'), tasks.select('t'));
-    const finishText = FINISH_ONLY_TARGETS(FINISH_TARGET_CTES);
     const targetKey = (taskId: unknown, provider: unknown) => `${String(taskId)}\n${String(provider)}`;
     return {
       claims: batcher<ClaimItem, Record<string, unknown> | null>(
@@ -289,7 +287,7 @@ export class TaskStore {
           const rows = await this.prepared<Record<string, unknown>>(
             'claim_targets',
             claimText,
-            input(items.map((i) => ({ task_id: i.taskId, provider: i.provider }))),
+            batchInput(items.map((i) => ({ task_id: i.taskId, provider: i.provider }))),
           );
           const claimed = new Map(rows.map((r) => [targetKey(r.x_task_id, r.x_provider), r]));
           return items.map((i) => claimed.get(targetKey(i.taskId, i.provider)) ?? null);
@@ -297,7 +295,7 @@ export class TaskStore {
         (i) => [`task\n${i.taskId}`],
       ),
       resolutions: batcher<ResolutionItem, ResolutionRow>(
-        (items) => this.prepared<ResolutionRow>('record_resolutions', RECORD_RESOLUTIONS, input(items)),
+        (items) => this.prepared<ResolutionRow>('record_resolutions', RECORD_RESOLUTIONS, batchInput(items)),
         (i) => [`task\n${i.task_id}`, `object\n${i.provider}\n${i.object_ref}`],
       ),
       fences: batcher<FenceItem, AccountState | null>(
@@ -305,7 +303,7 @@ export class TaskStore {
           const rows = await this.prepared<{ target_id: string; prior_state: AccountState }>(
             'fence_writes',
             FENCE_WRITES,
-            input(items),
+            batchInput(items),
           );
           const fenced = new Map(rows.map((r) => [r.target_id, r.prior_state]));
           return items.map((i) => fenced.get(i.target_id) ?? null);
@@ -313,7 +311,7 @@ export class TaskStore {
         (i) => [`task\n${i.task_id ?? i.target_id}`],
       ),
       finishes: batcher<FinishOnlyItem, FinishRow>(
-        (items) => this.prepared<FinishRow>('finish_only_targets', finishText, input(items)),
+        (items) => this.prepared<FinishRow>('finish_only_targets', FINISH_ONLY_TARGETS, batchInput(items)),
         (i) => [`task\n${i.task_id}`],
       ),
     };
@@ -1235,7 +1233,7 @@ export class TaskStore {
          touched AS (
            UPDATE tasks SET updated_at = now() WHERE id = $2 AND status = 'inProgress' AND EXISTS (SELECT 1 FROM finished))
          SELECT x.status, x.outcome, x.id IN (SELECT id FROM finished) AS mine FROM task_targets x WHERE x.task_id = $2`,
-        [JSON.stringify([finishItem(0, task.action, taskId, provider, fence, result)]), taskId],
+        [...batchInput([finishItem(task.action, taskId, provider, fence, result)]), taskId],
       ),
     );
     if (!targets.some((t) => t.mine)) return false;
@@ -1258,7 +1256,7 @@ export class TaskStore {
   ): Promise<boolean> {
     const rolled = rollUp(action, [result]);
     const row = await this.batches().finishes.run({
-      ...finishItem(0, action, taskId, provider, fence, result),
+      ...finishItem(action, taskId, provider, fence, result),
       task_status: rolled.status,
       task_error_code: rolled.errorCode,
       task_error_message: completionMessage(rolled.errorCode),
@@ -1505,49 +1503,8 @@ export class TaskStore {
   }
 }
 
-/**
- * The target's part of finishing, shared by both ways to finish, over the targets in `input` (from $1, one row
- * per target, see finishItem): the guarded UPDATE (`finished`: no row for a target that had finished or whose
- * claim was lost), the lease given back, and the Disable targets that an Enable target which succeeded reverses.
- *
- * `task_row` locks the tasks before any target row is touched (the array is an InitPlan, computed before the
- * UPDATE takes a row), in id order: a cancel or a superseding Disable locks the task, then its targets, and a
- * finish that held its target while waiting for the task would deadlock with them.
- *
- * `target` finds the rows by their unique key before the UPDATE filters on status: given the status first,
- * PostgreSQL picked the index of unfinished targets whenever its statistics predated a bulk, and read every
- * unfinished target of the bulk on each finish.
- */
-const FINISH_TARGET_CTES = `
-  input AS (
-    SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
-      ord int, task_id uuid, provider text, status text, outcome text, object_id text, object_ref text,
-      error_code text, error_message text, warnings jsonb, not_a_change boolean, generation int, reversing boolean,
-      detail jsonb, task_status text, task_error_code text, task_error_message text, completed_detail jsonb)
-     WHERE ${FEW}),
-  task_row AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM input) ORDER BY id FOR NO KEY UPDATE),
-  target AS (
-    SELECT x.id, i.ord FROM input i JOIN task_targets x ON x.task_id = i.task_id AND x.provider = i.provider),
-  finished AS (
-    UPDATE task_targets x
-       SET status = i.status, outcome = i.outcome, object_id = COALESCE(i.object_id, x.object_id),
-           object_ref = COALESCE(i.object_ref, x.object_ref), error_code = i.error_code,
-           error_message = i.error_message, warnings = i.warnings, finished_at = now(), updated_at = now(),
-           prior_state = CASE WHEN i.not_a_change THEN NULL ELSE x.prior_state END,
-           acted_seq = CASE WHEN i.not_a_change THEN NULL ELSE x.acted_seq END
-      FROM target tg JOIN input i ON i.ord = tg.ord
-     WHERE x.id = tg.id AND x.status IN ('pending', 'running')
-       AND (i.generation IS NULL OR x.claim_generation = i.generation)
-       AND x.task_id = ANY (ARRAY(SELECT id FROM task_row))
-     RETURNING x.id, x.task_id, x.reverses, i.reversing, i.ord),
-  released AS (DELETE FROM object_locks WHERE target_id IN (SELECT id FROM finished)),
-  reversed AS (
-    UPDATE task_targets d SET reversed_by = f.id FROM finished f
-     WHERE f.reversing AND d.id = ANY (f.reverses) AND d.reversed_by IS NULL)`;
-
 /** One target's row of a finish's `input`; the finish of a task's only target adds the task's own columns. */
 function finishItem(
-  ord: number,
   action: TaskAction,
   taskId: string,
   provider: string,
@@ -1555,7 +1512,6 @@ function finishItem(
   result: TargetResult,
 ): FinishItem {
   return {
-    ord,
     task_id: taskId,
     provider,
     status: result.status,
