@@ -174,6 +174,46 @@ describe('per-target statements batched across targets', () => {
     expect(keys.map((k) => k.task_id)).toEqual([ids[3]]);
   });
 
+  it('a result holding half a surrogate pair (error text from a broken directory) still finishes, stored as U+FFFD', async () => {
+    // What a garbled error body may carry through to a target's result; PostgreSQL refuses it inside JSON, and a
+    // finish that never lands leaves the target running forever. Alone and batched with an ordinary finish.
+    const res = await engine.request('POST', '/api/v1/tasks/disable-accounts', {
+      body: { accounts: ['garbled0', 'garbled1', 'garbled2'] },
+    });
+    const ids = (res.body.items as Array<{ taskId: string }>).map((i) => i.taskId);
+    const claims = (await Promise.all(ids.map((id) => store.claimTarget(id, 'a')))) as ClaimedTarget[];
+    const garbled = { code: 'directoryError', message: 'upstream said \ud800 and stopped' };
+    const finished = await Promise.all(
+      claims.map((c, i) =>
+        store.finishTarget(
+          c.task.id,
+          'a',
+          c.fence,
+          i === 2
+            ? { status: 'skipped', outcome: 'notFound' }
+            : {
+                status: 'failed',
+                outcome: null,
+                error: garbled,
+                warnings: [{ code: 'odd', message: '\udc00' }],
+              },
+          c.shape,
+        ),
+      ),
+    );
+    expect(finished).toEqual([true, true, true]);
+    for (const id of ids.slice(0, 2)) {
+      const task = (await store.findTask(id))!;
+      expect(task.status).toBe('unsuccessful');
+      expect(task.targets[0]).toMatchObject({
+        errorCode: 'directoryError',
+        errorMessage: 'upstream said \ufffd and stopped',
+        warnings: [{ code: 'odd', message: '\ufffd' }],
+      });
+      expect((await timeline(id)).at(-1)).toBe('task.completed:unsuccessful');
+    }
+  });
+
   it('Enables finishing together reverse exactly the Disables each undoes, and Disables beside them none', async () => {
     const n = 12;
     const accounts = Array.from({ length: n }, (_, i) => `reversal${i}`);

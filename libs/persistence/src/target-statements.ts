@@ -1,4 +1,4 @@
-import { AccountState } from '@app/domain';
+import { AccountState, LONE_SURROGATE } from '@app/domain';
 
 /**
  * The statements every target of every task runs (claim, resolution and lease, write fence, finish of a task's
@@ -7,9 +7,20 @@ import { AccountState } from '@app/domain';
  * execution. TaskStore documents what each statement guarantees; these are only their texts and inputs.
  */
 
-/** `$1` of these statements: the items in order, each knowing its place (`ord`). */
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/**
+ * `$1` of these statements: the items in order, each knowing its place (`ord`). Half a surrogate pair (from a
+ * garbled directory answer, in an error message) becomes U+FFFD, as it does in a text parameter: inside JSON,
+ * PostgreSQL refuses it, and the target's result would never land.
+ */
 export function batchInput(items: object[]): [string] {
-  return [JSON.stringify(items.map((item, ord) => ({ ...item, ord })))];
+  return [
+    JSON.stringify(
+      items.map((item, ord) => ({ ...item, ord })),
+      (_, v: unknown) => (typeof v === 'string' ? v.replace(LONE_SURROGATES, '\uFFFD') : v),
+    ),
+  ];
 }
 
 /**
