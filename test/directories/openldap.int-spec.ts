@@ -19,9 +19,7 @@ const SUFFIX = 'dc=example,dc=org';
 const LOCK = 'pwdAccountLockedTime';
 
 /** A guard that records each beforeWrite and runs `onWrite` before letting it pass. */
-function guardWith(
-  onWrite: (state: AccountState) => Promise<void>,
-): AttemptGuard & { writes: AccountState[] } {
+function guardWith(onWrite: (state: AccountState) => Promise<void>): ReturnType<typeof unguarded> {
   const base = unguarded();
   return {
     ...base,
@@ -68,6 +66,7 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
         { uid: 'timed', password: 'timed-pw' },
         { uid: 'gone', password: 'gone-pw' },
         { uid: 'fenced', password: 'fenced-pw' },
+        { uid: 'raced', password: 'raced-pw' },
         { uid: 'vip', mail: 'vip@example.org', password: 'vip-pw' },
         { uid: 'staffer', password: 'staffer-pw' },
         { uid: 'unique', password: 'unique-pw' },
@@ -265,6 +264,64 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
       expect(await adapter.enable(account, unguarded())).toBe('enabled');
     });
 
+    /** A guard that runs `change` (another tool's write) once, between the fence and the adapter's write. */
+    const racedBy = (change: () => Promise<void>) => {
+      let first = true;
+      return guardWith(async () => {
+        if (first) await change();
+        first = false;
+      });
+    };
+
+    // resolve() reads the lock before the engine's lease; the write itself checks what it read.
+    describe('someone else changes the lock between resolve and the write', () => {
+      const dn = () => slapd.userDn('raced');
+      beforeEach(() => slapd.setAttribute(dn(), LOCK, []));
+
+      it('a Disable finds it locked by then: nothing written, and the prior state recorded is disabled', async () => {
+        const account = (await adapter.resolve(id('raced')))!;
+        expect(account.disabled).toBe(false);
+        const guard = racedBy(() => slapd.setAttribute(dn(), LOCK, [PERMANENT_LOCK]));
+        expect(await adapter.disable(account, guard)).toBe('alreadyDisabled');
+        // Told 'enabled' before the write, then that the write proved the account disabled.
+        expect(guard.writes).toEqual(['enabled']);
+        expect(guard.refused).toEqual(['disabled']);
+        expect(await lockOf(dn())).toEqual([PERMANENT_LOCK]);
+      });
+
+      it('a Disable finds a timed lock by then: made permanent, the prior state enabled', async () => {
+        const account = (await adapter.resolve(id('raced')))!;
+        const guard = racedBy(() => slapd.setAttribute(dn(), LOCK, ['20260101000000Z']));
+        expect(await adapter.disable(account, guard)).toBe('disabled');
+        expect(guard.writes).toEqual(['enabled', 'enabled']);
+        expect(guard.refused).toEqual([]);
+        expect(await lockOf(dn())).toEqual([PERMANENT_LOCK]);
+        expect(await slapd.canBind(dn(), 'raced-pw')).toBe(false);
+      });
+
+      it('an Enable finds it unlocked by then: nothing written, and the prior state recorded is enabled', async () => {
+        await slapd.setAttribute(dn(), LOCK, [PERMANENT_LOCK]);
+        const account = (await adapter.resolve(id('raced'), { checkProtection: false }))!;
+        expect(account.disabled).toBe(true);
+        const guard = racedBy(() => slapd.setAttribute(dn(), LOCK, []));
+        expect(await adapter.enable(account, guard)).toBe('alreadyEnabled');
+        expect(guard.writes).toEqual(['disabled']);
+        expect(guard.refused).toEqual(['enabled']);
+        expect(await slapd.canBind(dn(), 'raced-pw')).toBe(true);
+      });
+
+      it('an Enable finds a timed lock instead by then: removed, the prior state enabled', async () => {
+        await slapd.setAttribute(dn(), LOCK, [PERMANENT_LOCK]);
+        const account = (await adapter.resolve(id('raced'), { checkProtection: false }))!;
+        const guard = racedBy(() => slapd.setAttribute(dn(), LOCK, ['20260101000000Z']));
+        expect(await adapter.enable(account, guard)).toBe('enabled');
+        expect(guard.writes).toEqual(['disabled', 'enabled']);
+        expect(guard.refused).toEqual(['enabled']);
+        expect(await lockOf(dn())).toBeUndefined();
+        expect(await slapd.canBind(dn(), 'raced-pw')).toBe(true);
+      });
+    });
+
     it('an aborted attempt writes nothing and does not even ask the guard', async () => {
       const dn = slapd.userDn('fenced');
       const account = (await adapter.resolve(id('fenced')))!;
@@ -422,13 +479,17 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
   });
 
   describe('connection reuse', () => {
-    it('serves many operations over one bound connection', async () => {
+    it('serves every operation over one bound connection, reading each change back within its modify', async () => {
       const before = Math.max(...(await slapd.connections()).map((c) => c.id));
       const fresh = newAdapter();
-      const account = (await fresh.resolve(id('decoy')))!;
-      await fresh.resolve(id('decoy@example.org'));
-      expect(await fresh.disable(account, unguarded())).toBe('disabled');
-      expect(await fresh.enable(account, unguarded())).toBe('enabled');
+      // A Disable: the search and the protection check, then one modify whose post-read control reads the
+      // lock back.
+      const toDisable = (await fresh.resolve(id('decoy')))!;
+      expect(await fresh.disable(toDisable, unguarded())).toBe('disabled');
+      // An Enable: the search, then one modify.
+      const toEnable = (await fresh.resolve(id('decoy@example.org'), { checkProtection: false }))!;
+      expect(await fresh.enable(toEnable, unguarded())).toBe('enabled');
+      expect(await lockOf(slapd.userDn('decoy'))).toBeUndefined();
 
       // The reader binds anonymously and nothing else binds as rootdn meanwhile: all rootdn connections
       // opened since `before` are the adapter's.
@@ -436,8 +497,8 @@ describe('OpenLDAP adapter against a real slapd with ppolicy', () => {
         (c) => c.id > before && c.authzDN.toLowerCase() === slapd.bindDN.toLowerCase(),
       );
       expect(opened).toHaveLength(1);
-      // bind + 2 resolves + (read, modify, read) twice.
-      expect(opened[0].opsCompleted).toBeGreaterThanOrEqual(9);
+      // The bind, then 3 operations for the Disable and 2 for the Enable.
+      expect(opened[0].opsCompleted).toBe(6);
     });
   });
 

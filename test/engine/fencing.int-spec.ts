@@ -1,3 +1,4 @@
+import { FencedAttempt } from '../../libs/engine/src/fenced-attempt';
 import { AttemptStoppedError, ClaimLostError, TaskStore } from '@app/persistence';
 import { startEngine, TestEngine } from '../harness/engine';
 
@@ -78,6 +79,48 @@ describe('fencing of target attempts', () => {
     const task = (await store.findTask(taskId))!;
     expect(task.status).toBe('successful');
     expect(task.targets[0]).toMatchObject({ outcome: 'disabled', priorState: 'enabled', objectId: null });
+  });
+
+  it('a write the directory refused replaces the prior state its own attempt recorded, never one an earlier attempt recorded', async () => {
+    // First attempt: its guess of the state (read before the lease) was wrong, and the directory said so.
+    const taskId = await newDisable('refused1');
+    const first = (await store.claimTarget(taskId, 'ldap'))!;
+    expect(await lock(taskId, first.fence, first.task.seq)).toBe('acquired');
+    const attempt = new FencedAttempt(store, first.fence, 60_000, first.target.priorState);
+    await attempt.beforeWrite('enabled');
+    await attempt.writeRefused('disabled');
+    expect(attempt.prior).toBe('disabled');
+    // The runner's observe() after "already disabled" keeps it: the engine did not disable this account.
+    expect(await attempt.observe('disabled')).toBe('disabled');
+
+    // A later attempt of the same target: 'disabled' stands for whatever the first one did; never replaced.
+    const second = (await store.claimTarget(taskId, 'ldap'))!;
+    expect(await lock(taskId, second.fence, second.task.seq)).toBe('acquired');
+    const retry = new FencedAttempt(store, second.fence, 60_000, second.target.priorState);
+    await retry.beforeWrite('enabled');
+    await retry.writeRefused('enabled');
+    expect(retry.prior).toBe('disabled');
+
+    // One attempt, two writes: after the first went through, the second refusal proves nothing about before.
+    const otherId = await newDisable('refused2');
+    const only = (await store.claimTarget(otherId, 'ldap'))!;
+    expect(await lock(otherId, only.fence, only.task.seq)).toBe('acquired');
+    const twice = new FencedAttempt(store, only.fence, 60_000, only.target.priorState);
+    await twice.beforeWrite('enabled');
+    await twice.beforeWrite('enabled');
+    await twice.writeRefused('disabled');
+    expect(twice.prior).toBe('enabled');
+    expect(
+      await store.finishTarget(otherId, 'ldap', only.fence, { status: 'succeeded', outcome: 'disabled' }),
+    ).toBe(true);
+    expect((await store.findTask(otherId))!.targets[0]).toMatchObject({ priorState: 'enabled' });
+    expect(
+      await store.finishTarget(taskId, 'ldap', second.fence, {
+        status: 'succeeded',
+        outcome: 'alreadyDisabled',
+      }),
+    ).toBe(true);
+    expect((await store.findTask(taskId))!.targets[0]).toMatchObject({ priorState: 'disabled' });
   });
 
   it('a finished target is never rewritten by a late resolution', async () => {

@@ -56,6 +56,13 @@ export interface AttemptGuard {
    * lost to another attempt, target superseded or cancelled); the adapter must then let the error propagate.
    */
   beforeWrite(stateBefore: AccountState): Promise<void>;
+  /**
+   * The write just fenced did not happen: the directory refused it on a condition of its own (an add of a
+   * value already there, a delete of a value no longer there), which proves the account was `stateNow`.
+   * Called by an adapter that passed `beforeWrite` a state read before the engine's lease and let the write
+   * itself check it; the state recorded from that guess is replaced when nothing earlier can stand behind it.
+   */
+  writeRefused(stateNow: AccountState): Promise<void>;
   /** Records a follow-up that failed after the change landed; the target still succeeds. */
   warn(warning: DirectoryWarning): void;
 }
@@ -106,15 +113,24 @@ export interface DirectoryAdapter {
  * A guard that never stops a write and keeps warnings in a list: for adapter tests and one-off tools, never
  * for the engine (which must fence every write).
  */
-export function unguarded(): AttemptGuard & { warnings: DirectoryWarning[]; writes: AccountState[] } {
+export function unguarded(): AttemptGuard & {
+  warnings: DirectoryWarning[];
+  writes: AccountState[];
+  refused: AccountState[];
+} {
   const warnings: DirectoryWarning[] = [];
   const writes: AccountState[] = [];
+  const refused: AccountState[] = [];
   return {
     signal: new AbortController().signal,
     warnings,
     writes,
+    refused,
     beforeWrite: async (state) => {
       writes.push(state);
+    },
+    writeRefused: async (state) => {
+      refused.push(state);
     },
     warn: (w) => warnings.push(w),
   };

@@ -12,6 +12,9 @@ export class FencedAttempt implements AttemptGuard {
   private readonly controller = new AbortController();
   /** The state recorded before this target's first write, by this attempt or an earlier one. */
   private recordedPrior: AccountState | null;
+  /** What the claim found recorded: anything there stands for an earlier attempt that may have written. */
+  private readonly claimedPrior: AccountState | null;
+  private fencedWrites = 0;
 
   constructor(
     private readonly store: TaskStore,
@@ -21,6 +24,7 @@ export class FencedAttempt implements AttemptGuard {
     recordedPrior: AccountState | null,
   ) {
     this.recordedPrior = recordedPrior;
+    this.claimedPrior = recordedPrior;
   }
 
   get signal(): AbortSignal {
@@ -38,8 +42,18 @@ export class FencedAttempt implements AttemptGuard {
   async beforeWrite(stateBefore: AccountState): Promise<void> {
     this.signal.throwIfAborted();
     this.recordedPrior = await this.store.fenceWrite(this.fence, stateBefore, this.leaseMs);
+    this.fencedWrites++;
     // The time-out may have fired while PostgreSQL answered.
     this.signal.throwIfAborted();
+  }
+
+  /**
+   * Only this attempt's own record, made for its first write, is replaced: a record made earlier (by an
+   * attempt that died, or by a write of this one that went through) may stand for a change that landed.
+   */
+  async writeRefused(stateNow: AccountState): Promise<void> {
+    if (this.claimedPrior !== null || this.fencedWrites !== 1 || this.recordedPrior === stateNow) return;
+    this.recordedPrior = await this.store.replacePriorState(this.fence, stateNow);
   }
 
   /** Records the state found when there was nothing to write (e.g. already disabled), through the same fence. */

@@ -1007,6 +1007,22 @@ export class TaskStore {
     throw new ClaimLostError(fence.targetId);
   }
 
+  /**
+   * Replaces the state `fenceWrite` recorded when the write it fenced was refused by the directory, which
+   * proved the account was `state` (FencedAttempt.writeRefused decides when that is allowed). Throws
+   * ClaimLostError when this attempt no longer owns the target.
+   */
+  async replacePriorState(fence: Fence, state: AccountState): Promise<AccountState> {
+    const rows: Array<{ prior_state: AccountState }> = await this.prepared(
+      'replace_prior_state',
+      `UPDATE task_targets SET prior_state = $3, updated_at = now()
+        WHERE id = $1 AND claim_generation = $2 AND status = 'running' RETURNING prior_state`,
+      [fence.targetId, fence.generation, state],
+    );
+    if (rows.length === 0) throw new ClaimLostError(fence.targetId);
+    return rows[0].prior_state;
+  }
+
   /** A transient failure that will be retried: the target goes back to pending with the error kept. */
   async recordRetry(
     fence: Fence,

@@ -3,6 +3,7 @@ import { OpenLdapProviderConfig } from '@app/config';
 import { AccountIdentifier } from '@app/domain';
 import { AdapterContext } from '../adapter-context';
 import {
+  AccountState,
   AttemptGuard,
   DirectoryAdapter,
   DisableOutcome,
@@ -18,6 +19,7 @@ import {
   escapeFilter,
   isLdapResult,
   parseProtectedEntries,
+  PostReadControl,
   probeLdap,
   probeWriteRight,
   sameDn,
@@ -30,6 +32,8 @@ import { accountFilter, PERSON_FILTER } from './openldap-filter';
 export const PERMANENT_LOCK = '000001010000Z';
 const LOCK_ATTR = 'pwdAccountLockedTime';
 const NO_SUCH_ATTRIBUTE = 16;
+const CONSTRAINT_VIOLATION = 19;
+const TYPE_OR_VALUE_EXISTS = 20;
 const NO_SUCH_OBJECT = 32;
 /** A lock value nothing sets (the epoch), deleted by the write-right probe only where it is absent. */
 const PROBE_VALUE = '19700101000000Z';
@@ -44,7 +48,8 @@ interface EntryFacts {
 
 /**
  * OpenLDAP with the ppolicy overlay: an account is disabled by the administrative lock value of
- * pwdAccountLockedTime and enabled by deleting the attribute. Every change is read back before it is reported.
+ * pwdAccountLockedTime and enabled by deleting the attribute. Every change is read back before it is reported,
+ * through the post-read control of the modify itself.
  */
 export class OpenLdapAdapter implements DirectoryAdapter {
   readonly kind = 'openLdap' as const;
@@ -100,53 +105,52 @@ export class OpenLdapAdapter implements DirectoryAdapter {
   async disable(account: ResolvedAccount, guard: AttemptGuard): Promise<DisableOutcome> {
     const dn = account.objectId;
     guard.signal.throwIfAborted();
+    if (account.disabled === false) {
+      // resolve() read no administrative lock, but before the engine's lease. Adding it checks that under the
+      // lease, in the write itself: slapd refuses an add when a lock is there by now (20 this value, 19 a timed
+      // one), so the add either locks an entry that held no lock or changes nothing.
+      try {
+        return this.locked(dn, await this.writeLock(guard, 'enabled', dn, 'add', [PERMANENT_LOCK]));
+      } catch (e) {
+        if (isLdapResult(e, TYPE_OR_VALUE_EXISTS)) {
+          await guard.writeRefused('disabled');
+          return 'alreadyDisabled';
+        }
+        // A timed lock (failed binds): read and replaced below.
+        if (!isLdapResult(e, CONSTRAINT_VIOLATION)) throw e;
+      }
+    }
     if ((await this.readLock(dn)) === PERMANENT_LOCK) return 'alreadyDisabled';
     // Replace, not add: a timed lock left by failed binds (any other value) expires with pwdLockoutDuration,
     // so it is no disable; replacing it makes the lock permanent, and replace cannot race with such a lock.
-    try {
-      await this.connection.write(guard, 'enabled', (client) =>
-        client.modify(
-          dn,
-          new Change({ operation: 'replace', modification: lockAttribute([PERMANENT_LOCK]) }),
-        ),
-      );
-    } catch (e) {
-      throw isLdapResult(e, NO_SUCH_OBJECT) ? gone(dn) : e;
-    }
-    const after = await this.readLock(dn);
-    if (after !== PERMANENT_LOCK) {
-      throw permanentError(
-        DirectoryErrorCodes.verificationFailed,
-        `${dn}: ${LOCK_ATTR} reads back as ${after ?? 'absent'} after the disable`,
-      );
-    }
-    this.context.logger.info('account disabled', { provider: this.id, dn });
-    return 'disabled';
+    return this.locked(dn, await this.writeLock(guard, 'enabled', dn, 'replace', [PERMANENT_LOCK]));
   }
 
   async enable(account: ResolvedAccount, guard: AttemptGuard): Promise<EnableOutcome> {
     const dn = account.objectId;
     guard.signal.throwIfAborted();
+    if (account.disabled === true) {
+      // resolve() read the administrative lock, before the engine's lease. Deleting that very value checks it
+      // under the lease, in the write itself: slapd refuses (16) when it is gone or another value replaced it.
+      try {
+        return this.unlocked(dn, await this.writeLock(guard, 'disabled', dn, 'delete', [PERMANENT_LOCK]));
+      } catch (e) {
+        if (!isLdapResult(e, NO_SUCH_ATTRIBUTE)) throw e;
+        // No administrative lock by now (none, or a timed one): the account was not disabled.
+        await guard.writeRefused('enabled');
+      }
+    }
     const lock = await this.readLock(dn);
     if (lock === null) return 'alreadyEnabled';
+    let after: string | null;
     try {
-      await this.connection.write(guard, lock === PERMANENT_LOCK ? 'disabled' : 'enabled', (client) =>
-        client.modify(dn, new Change({ operation: 'delete', modification: lockAttribute([]) })),
-      );
+      after = await this.writeLock(guard, lock === PERMANENT_LOCK ? 'disabled' : 'enabled', dn, 'delete', []);
     } catch (e) {
-      if (isLdapResult(e, NO_SUCH_OBJECT)) throw gone(dn);
       // Someone (or a lock expiry) removed it between our read and our write: the read-back decides.
       if (!isLdapResult(e, NO_SUCH_ATTRIBUTE)) throw e;
+      after = await this.readLock(dn);
     }
-    const after = await this.readLock(dn);
-    if (after !== null) {
-      throw permanentError(
-        DirectoryErrorCodes.verificationFailed,
-        `${dn}: ${LOCK_ATTR} is still ${after} after the enable`,
-      );
-    }
-    this.context.logger.info('account enabled', { provider: this.id, dn });
-    return 'enabled';
+    return this.unlocked(dn, after);
   }
 
   close(): Promise<void> {
@@ -257,6 +261,51 @@ export class OpenLdapAdapter implements DirectoryAdapter {
       });
       return false;
     }
+  }
+
+  /**
+   * One fenced modify of the lock; returns the lock as that modify left it, from the post-read control (a
+   * read when the server returned none). slapd's refusals (16, 19, 20) reach the caller as DirectoryErrors.
+   */
+  private async writeLock(
+    guard: AttemptGuard,
+    stateBefore: AccountState,
+    dn: string,
+    operation: 'add' | 'replace' | 'delete',
+    vals: string[],
+  ): Promise<string | null> {
+    const after = new PostReadControl([LOCK_ATTR]);
+    try {
+      await this.connection.write(guard, stateBefore, (client) =>
+        client.modify(dn, new Change({ operation, modification: lockAttribute(vals) }), after),
+      );
+    } catch (e) {
+      throw isLdapResult(e, NO_SUCH_OBJECT) ? gone(dn) : e;
+    }
+    const read = after.valuesOf(LOCK_ATTR);
+    return read ? (read[0] ?? null) : this.readLock(dn);
+  }
+
+  private locked(dn: string, after: string | null): DisableOutcome {
+    if (after !== PERMANENT_LOCK) {
+      throw permanentError(
+        DirectoryErrorCodes.verificationFailed,
+        `${dn}: ${LOCK_ATTR} reads back as ${after ?? 'absent'} after the disable`,
+      );
+    }
+    this.context.logger.info('account disabled', { provider: this.id, dn });
+    return 'disabled';
+  }
+
+  private unlocked(dn: string, after: string | null): EnableOutcome {
+    if (after !== null) {
+      throw permanentError(
+        DirectoryErrorCodes.verificationFailed,
+        `${dn}: ${LOCK_ATTR} is still ${after} after the enable`,
+      );
+    }
+    this.context.logger.info('account enabled', { provider: this.id, dn });
+    return 'enabled';
   }
 
   /** The entry's pwdAccountLockedTime (operational, so named explicitly), or null when it is unlocked. */
