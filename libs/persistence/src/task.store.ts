@@ -221,8 +221,13 @@ const PG_UNIQUE_VIOLATION = '23505';
 const ANALYZE_AFTER_ACCOUNTS = 1000;
 /** Targets per batched statement (StatementBatcher): the worker's concurrency rarely gathers more. */
 const TARGET_BATCH_MAX = 50;
-/** Batches of one statement in PostgreSQL at once: four statements of two each leave room in the default pool of ten. */
-const TARGET_BATCHES_IN_FLIGHT = 2;
+/**
+ * Batches of one statement in PostgreSQL at once. One: the calls that arrive meanwhile wait for it and go out
+ * together, so batches are larger and PostgreSQL starts fewer executions (its CPU per target fell by about a
+ * fifth against two in flight, scripts/bench/cpu-profile.ts on 4,000 accounts). The four statements then hold
+ * at most four connections of the pool.
+ */
+const TARGET_BATCHES_IN_FLIGHT = 1;
 /** Below PostgreSQL's b-tree entry limit (about 2,700 bytes) for account_identifiers' primary key. */
 const MAX_KEY_BYTES = 2000;
 /** Any constant, the same in every process; serialises task creation (see createDisableTask). */
