@@ -22,6 +22,8 @@ export class FencedAttempt implements AttemptGuard {
     /** How long the object's lease lasts past each write; the same for taking it and for extending it. */
     readonly leaseMs: number,
     recordedPrior: AccountState | null,
+    /** An Enable's attempt: its first fence checks whether a Disable supersedes it. */
+    private readonly enabling = false,
   ) {
     this.recordedPrior = recordedPrior;
     this.claimedPrior = recordedPrior;
@@ -41,7 +43,12 @@ export class FencedAttempt implements AttemptGuard {
 
   async beforeWrite(stateBefore: AccountState): Promise<void> {
     this.signal.throwIfAborted();
-    this.recordedPrior = await this.store.fenceWrite(this.fence, stateBefore, this.leaseMs);
+    this.recordedPrior = await this.store.fenceWrite(
+      this.fence,
+      stateBefore,
+      this.leaseMs,
+      this.enabling && this.fencedWrites === 0,
+    );
     this.fencedWrites++;
     // The time-out may have fired while PostgreSQL answered.
     this.signal.throwIfAborted();

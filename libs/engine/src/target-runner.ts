@@ -72,6 +72,7 @@ export class TargetRunner implements TargetJobHandler {
       claimed.fence,
       timeoutMs + LEASE_MARGIN_MS,
       claimed.target.priorState,
+      claimed.task.action === 'enableAccount',
     );
     try {
       const result = await withTimeout(timeoutMs, attempt, () =>

@@ -116,12 +116,30 @@ export interface FenceItem {
   generation: number;
   lease_ms: string;
   state: AccountState;
+  /** An Enable's first fence: whether a Disable of its object supersedes it (see TaskStore.fenceWrite). */
+  check_supersede: boolean;
+}
+
+export interface FenceRow {
+  target_id: string;
+  /** Null when the target is superseded, and then nothing was recorded. */
+  prior_state: AccountState | null;
+  superseded: boolean;
 }
 
 export const FENCE_WRITES = `
   WITH input AS (
-      SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(ord int, target_id uuid, generation int, lease_ms text, state text)
+      SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
+        ord int, target_id uuid, generation int, lease_ms text, state text, check_supersede boolean)
        WHERE ${FEW}),
+    superseded AS (
+      SELECT i.target_id FROM input i
+        JOIN task_targets me ON me.id = i.target_id
+        JOIN tasks mt ON mt.id = me.task_id
+       WHERE i.check_supersede AND EXISTS (
+         SELECT 1 FROM task_targets x JOIN tasks t ON t.id = x.task_id
+          WHERE t.action = 'disableAccount' AND x.provider = me.provider AND x.object_ref = me.object_ref
+            AND (t.seq > mt.seq OR x.status IN ('pending', 'running')))),
     lease AS (
       UPDATE object_locks l SET expires_at = now() + (i.lease_ms || ' milliseconds')::interval
         FROM input i WHERE l.target_id = i.target_id AND l.generation = i.generation
@@ -133,8 +151,11 @@ export const FENCE_WRITES = `
         FROM input i
        WHERE x.id = i.target_id AND x.claim_generation = i.generation AND x.status = 'running'
          AND x.stop_reason IS NULL AND i.target_id IN (SELECT target_id FROM lease)
+         AND i.target_id NOT IN (SELECT target_id FROM superseded)
        RETURNING x.id, x.prior_state)
-  SELECT id AS target_id, prior_state FROM fenced`;
+  SELECT id AS target_id, prior_state, false AS superseded FROM fenced
+  UNION ALL
+  SELECT target_id, NULL, true FROM superseded`;
 
 /**
  * The target's part of finishing, shared by both ways to finish, over the targets in `input` (from $1, one row

@@ -36,6 +36,7 @@ import {
   ClaimItem,
   FENCE_WRITES,
   FenceItem,
+  FenceRow,
   FINISH_ONLY_TARGETS,
   FINISH_TARGET_CTES,
   FinishItem,
@@ -303,14 +304,10 @@ export class TaskStore {
         (items) => this.prepared<ResolutionRow>('record_resolutions', RECORD_RESOLUTIONS, batchInput(items)),
         (i) => [`task\n${i.task_id}`, `object\n${i.provider}\n${i.object_ref}`],
       ),
-      fences: batcher<FenceItem, AccountState | null>(
+      fences: batcher<FenceItem, FenceRow | null>(
         async (items) => {
-          const rows = await this.prepared<{ target_id: string; prior_state: AccountState }>(
-            'fence_writes',
-            FENCE_WRITES,
-            batchInput(items),
-          );
-          const fenced = new Map(rows.map((r) => [r.target_id, r.prior_state]));
+          const rows = await this.prepared<FenceRow>('fence_writes', FENCE_WRITES, batchInput(items));
+          const fenced = new Map(rows.map((r) => [r.target_id, r]));
           return items.map((i) => fenced.get(i.target_id) ?? null);
         },
         (i) => [`task\n${i.task_id ?? i.target_id}`],
@@ -924,10 +921,8 @@ export class TaskStore {
     // An Enable to supersede is rare: the transaction that takes the lease and stops the Enable together.
     if (row.older_enables) return this.acquireObjectLock(fence, lock);
     if (!row.locked) return 'busy';
-    if (disabling) return 'acquired';
-    // Read after the lease is ours, in a snapshot of its own: a Disable that took the object's lease before
-    // us has recorded its resolution by then.
-    return (await this.supersededByDisable(null, lock)) ? 'superseded' : 'acquired';
+    // An Enable looks for the Disables that supersede it at its first write's fence (fenceWrite).
+    return 'acquired';
   }
 
   /**
@@ -968,19 +963,14 @@ export class TaskStore {
     });
   }
 
-  /**
-   * An Enable is superseded by a Disable of its object accepted after it, or by one still unfinished. Outside a
-   * transaction (`m` null, every Enable target's path) a prepared statement: planned afresh, it cost PostgreSQL
-   * five times its execution.
-   */
-  private async supersededByDisable(m: EntityManager | null, lock: ObjectLock): Promise<boolean> {
-    const text = `SELECT 1 FROM task_targets x JOIN tasks t ON t.id = x.task_id
+  /** An Enable is superseded by a Disable of its object accepted after it, or by one still unfinished. */
+  private async supersededByDisable(m: EntityManager, lock: ObjectLock): Promise<boolean> {
+    const disables: unknown[] = await m.query(
+      `SELECT 1 FROM task_targets x JOIN tasks t ON t.id = x.task_id
         WHERE t.action = 'disableAccount' AND x.provider = $1 AND x.object_ref = $2
-          AND (t.seq > $3 OR x.status IN ('pending', 'running')) LIMIT 1`;
-    const values = [lock.provider, lock.objectRef, lock.taskSeq];
-    const disables: unknown[] = m
-      ? await m.query(text, values)
-      : await this.prepared('superseded_by_disable', text, values);
+          AND (t.seq > $3 OR x.status IN ('pending', 'running')) LIMIT 1`,
+      [lock.provider, lock.objectRef, lock.taskSeq],
+    );
     return disables.length > 0;
   }
 
@@ -989,16 +979,29 @@ export class TaskStore {
    * the object's lease (extended here), and nobody asked it to stop. Records the state read before the write
    * (once: the first attempt's reading wins) and when this target first reached the object. Returns the
    * recorded prior state.
+   *
+   * `checkSupersede`, an Enable attempt's first fence: an Enable is superseded by a Disable of its object
+   * accepted after it, or by one still unfinished (AttemptStoppedError 'superseded', nothing recorded). It is
+   * read here, after the lease is ours and in a snapshot of its own, so a Disable that took the object's lease
+   * before us has recorded its resolution by then; and only on the first fence, so that an attempt never stops
+   * half-way through its own writes.
    */
-  async fenceWrite(fence: Fence, stateBefore: AccountState, leaseMs: number): Promise<AccountState> {
-    const prior = await this.batches().fences.run({
+  async fenceWrite(
+    fence: Fence,
+    stateBefore: AccountState,
+    leaseMs: number,
+    checkSupersede = false,
+  ): Promise<AccountState> {
+    const row = await this.batches().fences.run({
       task_id: fence.taskId ?? null,
       target_id: fence.targetId,
       generation: fence.generation,
       lease_ms: String(leaseMs),
       state: stateBefore,
+      check_supersede: checkSupersede,
     });
-    if (prior) return prior;
+    if (row?.superseded) throw new AttemptStoppedError('superseded');
+    if (row?.prior_state) return row.prior_state;
     const [why]: Array<{
       stop_reason: 'superseded' | 'cancelled' | null;
       claim_generation: number;
