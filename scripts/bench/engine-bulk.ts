@@ -82,16 +82,20 @@ export async function runBulk(
   const ids = created.taskIds;
   let lastPrint = 0;
   for (const deadline = Date.now() + timeoutMs; ;) {
-    const rows = await engine.query<{ status: string; n: number }>(
-      // tasks_batch_idx (batch_id, status) answers this from the index, however large the bulk.
-      `SELECT status, count(*)::int AS n FROM tasks WHERE batch_id = $1 GROUP BY status`,
+    // The poll is load on the PostgreSQL being measured: every 100 ms it only counts the tasks still in
+    // progress (tasks_batch_idx, a range that shrinks as the bulk goes), and every 2 s all of them by status.
+    const [{ open }] = await engine.query<{ open: number }>(
+      `SELECT count(*)::int AS open FROM tasks WHERE batch_id = $1 AND status = 'inProgress'`,
       [created.batchId],
     );
-    const byStatus = Object.fromEntries(rows.map((r) => [r.status, r.n]));
-    const open = byStatus.inProgress ?? 0;
     if (open === 0) break;
     if (Date.now() - lastPrint > 2_000) {
       lastPrint = Date.now();
+      const rows = await engine.query<{ status: string; n: number }>(
+        `SELECT status, count(*)::int AS n FROM tasks WHERE batch_id = $1 GROUP BY status`,
+        [created.batchId],
+      );
+      const byStatus = Object.fromEntries(rows.map((r) => [r.status, r.n]));
       const secs = ((performance.now() - started) / 1000).toFixed(1);
       process.stderr.write(
         `bench:   ${action} ${accounts.length} at ${secs} s: ${JSON.stringify(byStatus)}\n`,
