@@ -31,21 +31,28 @@ export class PostReadControl extends Control {
     writer.writeBuffer(selection.buffer, OCTET_STRING);
   }
 
+  /** A value that is not a SearchResultEntry leaves `entry` null: the caller reads the entry instead. */
   protected override parseControl(reader: BerReader): void {
-    if (reader.readSequence(SEARCH_RESULT_ENTRY) === null) return;
-    reader.readString(); // the entry's DN
-    reader.readSequence();
-    const end = reader.offset + reader.length;
-    const entry = new Map<string, string[]>();
-    while (reader.offset < end) {
-      const attribute = new Attribute();
-      attribute.parse(reader);
-      entry.set(
-        attribute.type.toLowerCase(),
-        attribute.values.map((v) => v.toString()),
-      );
+    try {
+      if (reader.readSequence(SEARCH_RESULT_ENTRY) === null) return;
+      reader.readString(); // the entry's DN
+      reader.readSequence();
+      const end = reader.offset + reader.length;
+      const entry = new Map<string, string[]>();
+      while (reader.offset < end) {
+        const at = reader.offset;
+        const attribute = new Attribute();
+        attribute.parse(reader);
+        if (reader.offset <= at) return;
+        entry.set(
+          attribute.type.toLowerCase(),
+          attribute.values.map((v) => v.toString()),
+        );
+      }
+      this.entry = entry;
+    } catch {
+      this.entry = null;
     }
-    this.entry = entry;
   }
 
   /** The values of one attribute as the modify left it ([] when it has none); null when nothing came back. */
