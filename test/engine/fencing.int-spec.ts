@@ -45,6 +45,16 @@ describe('fencing of target attempts', () => {
       taskSeq: seq,
     });
 
+  /** A new attempt at the target, with the object's lease, as the runner holds it before the adapter acts. */
+  async function attemptAt(taskId: string) {
+    const claimed = (await store.claimTarget(taskId, 'ldap'))!;
+    expect(await lock(taskId, claimed.fence, claimed.task.seq)).toBe('acquired');
+    return {
+      claimed,
+      attempt: new FencedAttempt(store, claimed.fence, 60_000, claimed.target.priorState),
+    };
+  }
+
   it('an older attempt can neither write, record its resolution, nor finish once a newer one claimed the target', async () => {
     const taskId = await newDisable('fenced1');
     const first = (await store.claimTarget(taskId, 'ldap'))!;
@@ -84,9 +94,7 @@ describe('fencing of target attempts', () => {
   it('a write the directory refused replaces the prior state its own attempt recorded, never one an earlier attempt recorded', async () => {
     // First attempt: its guess of the state (read before the lease) was wrong, and the directory said so.
     const taskId = await newDisable('refused1');
-    const first = (await store.claimTarget(taskId, 'ldap'))!;
-    expect(await lock(taskId, first.fence, first.task.seq)).toBe('acquired');
-    const attempt = new FencedAttempt(store, first.fence, 60_000, first.target.priorState);
+    const { attempt } = await attemptAt(taskId);
     await attempt.beforeWrite('enabled');
     await attempt.writeRefused('disabled');
     expect(attempt.prior).toBe('disabled');
@@ -94,18 +102,14 @@ describe('fencing of target attempts', () => {
     expect(await attempt.observe('disabled')).toBe('disabled');
 
     // A later attempt of the same target: 'disabled' stands for whatever the first one did; never replaced.
-    const second = (await store.claimTarget(taskId, 'ldap'))!;
-    expect(await lock(taskId, second.fence, second.task.seq)).toBe('acquired');
-    const retry = new FencedAttempt(store, second.fence, 60_000, second.target.priorState);
+    const { claimed: second, attempt: retry } = await attemptAt(taskId);
     await retry.beforeWrite('enabled');
     await retry.writeRefused('enabled');
     expect(retry.prior).toBe('disabled');
 
     // One attempt, two writes: after the first went through, the second refusal proves nothing about before.
     const otherId = await newDisable('refused2');
-    const only = (await store.claimTarget(otherId, 'ldap'))!;
-    expect(await lock(otherId, only.fence, only.task.seq)).toBe('acquired');
-    const twice = new FencedAttempt(store, only.fence, 60_000, only.target.priorState);
+    const { claimed: only, attempt: twice } = await attemptAt(otherId);
     await twice.beforeWrite('enabled');
     await twice.beforeWrite('enabled');
     await twice.writeRefused('disabled');
@@ -121,6 +125,69 @@ describe('fencing of target attempts', () => {
       }),
     ).toBe(true);
     expect((await store.findTask(taskId))!.targets[0]).toMatchObject({ priorState: 'disabled' });
+  });
+
+  it('an Enable attempt looks at its first write for a Disable of its object that came after it, named otherwise', async () => {
+    const objectRef = 'obj-superseding';
+    const found = (taskId: string) => ({
+      taskId,
+      provider: 'ldap',
+      objectId: objectRef,
+      objectRef,
+      identifierKeys: [],
+    });
+    // The Disable the Enable reverses, done.
+    const disabled = await newDisable('superseded1');
+    const d = (await store.claimTarget(disabled, 'ldap'))!;
+    await store.recordResolution(d.fence, found(disabled), {
+      leaseMs: 60_000,
+      action: 'disableAccount',
+      taskId: disabled,
+      taskSeq: d.task.seq,
+    });
+    await store.fenceWrite(d.fence, 'enabled', 60_000);
+    expect(
+      await store.finishTarget(disabled, 'ldap', d.fence, { status: 'succeeded', outcome: 'disabled' }),
+    ).toBe(true);
+    const res = await engine.request('POST', '/api/v1/tasks/enable-account', {
+      body: { account: 'superseded1' },
+    });
+    expect(res.status).toBe(202);
+    const enableId = res.body.id as string;
+    const enableLease = (seq: string) => ({
+      leaseMs: 60_000,
+      action: 'enableAccount' as const,
+      taskId: enableId,
+      taskSeq: seq,
+    });
+
+    // The Enable holds the object and passes its first fence: nothing supersedes it yet.
+    const e1 = (await store.claimTarget(enableId, 'ldap'))!;
+    expect(await store.recordResolution(e1.fence, found(enableId), enableLease(e1.task.seq))).toBe(
+      'acquired',
+    );
+    const writing = new FencedAttempt(store, e1.fence, 60_000, e1.target.priorState, true);
+    await writing.beforeWrite('disabled');
+
+    // A Disable naming the account otherwise (so its creation stops no Enable) resolves to the same object.
+    const later = await newDisable('superseded1-by-another-name');
+    const l = (await store.claimTarget(later, 'ldap'))!;
+    await store.recordResolution(l.fence, found(later));
+
+    // The attempt already writing goes on: only an attempt's first fence looks, as the look before the
+    // adapter acted did.
+    await writing.beforeWrite('disabled');
+    // The next attempt of the Enable is stopped before its first write, and writes nothing.
+    const e2 = (await store.claimTarget(enableId, 'ldap'))!;
+    expect(await store.recordResolution(e2.fence, found(enableId), enableLease(e2.task.seq))).toBe(
+      'acquired',
+    );
+    const next = new FencedAttempt(store, e2.fence, 60_000, e2.target.priorState, true);
+    await expect(next.beforeWrite('disabled')).rejects.toMatchObject({ reason: 'superseded' });
+    // A Disable's attempt never looks.
+    await expect(
+      new FencedAttempt(store, e2.fence, 60_000, e2.target.priorState).beforeWrite('disabled'),
+    ).resolves.toBeUndefined();
   });
 
   it('a finished target is never rewritten by a late resolution', async () => {

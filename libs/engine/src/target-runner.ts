@@ -169,7 +169,6 @@ export class TargetRunner implements TargetJobHandler {
       taskSeq: task.seq,
     });
     if (lock === 'busy') throw new MustWait(`another task is acting on ${account.objectId}`, OBJECT_WAIT_MS);
-    if (lock === 'superseded') return { status: 'skipped', outcome: 'superseded', ...found };
 
     if (disabling && account.syncedFromOnPremises)
       return this.disableSynced(adapter, claimed, attempt, account);

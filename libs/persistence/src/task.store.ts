@@ -185,7 +185,7 @@ export class AttemptStoppedError extends Error {
   }
 }
 
-export type ObjectLockResult = 'acquired' | 'busy' | 'superseded';
+export type ObjectLockResult = 'acquired' | 'busy';
 
 /** What taking an object's lease needs besides the object: how long, and the task that asks. */
 export interface ObjectLeaseRequest {
@@ -928,8 +928,8 @@ export class TaskStore {
   /**
    * Takes the lease on one directory object for this attempt (CONTRACT §4.1: two targets never act on one
    * object at once). A lease left by a killed worker expires; the same target's newer attempt takes it over at
-   * once. A Disable taking the object supersedes older Enables of it; an Enable finds itself superseded when a
-   * Disable of the object was accepted after it or is still unfinished.
+   * once. A Disable taking the object supersedes older Enables of it. (An Enable learns whether a Disable
+   * supersedes it at its first write's fence, fenceWrite.)
    */
   async acquireObjectLock(fence: Fence, lock: ObjectLock): Promise<ObjectLockResult> {
     return this.dataSource.transaction(async (m) => {
@@ -957,21 +957,9 @@ export class TaskStore {
           [lock.provider, lock.objectRef, lock.taskSeq],
         );
         for (const o of older) await this.supersede(m, o.task_id, [lock.provider], lock.taskId);
-        return 'acquired';
       }
-      return (await this.supersededByDisable(m, lock)) ? 'superseded' : 'acquired';
+      return 'acquired';
     });
-  }
-
-  /** An Enable is superseded by a Disable of its object accepted after it, or by one still unfinished. */
-  private async supersededByDisable(m: EntityManager, lock: ObjectLock): Promise<boolean> {
-    const disables: unknown[] = await m.query(
-      `SELECT 1 FROM task_targets x JOIN tasks t ON t.id = x.task_id
-        WHERE t.action = 'disableAccount' AND x.provider = $1 AND x.object_ref = $2
-          AND (t.seq > $3 OR x.status IN ('pending', 'running')) LIMIT 1`,
-      [lock.provider, lock.objectRef, lock.taskSeq],
-    );
-    return disables.length > 0;
   }
 
   /**
@@ -983,8 +971,10 @@ export class TaskStore {
    * `checkSupersede`, an Enable attempt's first fence: an Enable is superseded by a Disable of its object
    * accepted after it, or by one still unfinished (AttemptStoppedError 'superseded', nothing recorded). It is
    * read here, after the lease is ours and in a snapshot of its own, so a Disable that took the object's lease
-   * before us has recorded its resolution by then; and only on the first fence, so that an attempt never stops
-   * half-way through its own writes.
+   * before us has recorded its resolution by then; and only on the first fence, once per attempt before it
+   * writes, as the look it replaces did. (A Disable accepted while an Enable writes stops it at any fence
+   * through `stop_reason`, set when the Disable is created; this look finds the Disables that creation could
+   * not name: one still unfinished from before, or one that named the account otherwise.)
    */
   async fenceWrite(
     fence: Fence,

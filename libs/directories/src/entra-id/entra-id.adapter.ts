@@ -131,7 +131,9 @@ export class EntraIdAdapter implements DirectoryAdapter {
       ),
     ];
     const listed =
-      options?.checkProtection !== false && identifiers.find((i) => this.protectedAccounts.has(normalise(i)));
+      options?.checkProtection === false
+        ? undefined
+        : identifiers.find((i) => this.protectedAccounts.has(normalise(i)));
     if (synced) {
       this.context.logger.debug('Entra ID user is synced from on-premises AD', {
         provider: this.id,
