@@ -4,6 +4,7 @@ import { Webhooks1764300000000 } from './1764300000000-Webhooks';
 import { Limits1764400000000 } from './1764400000000-Limits';
 import { ProviderHistory1764500000000 } from './1764500000000-ProviderHistory';
 import { Batches1764600000000 } from './1764600000000-Batches';
+import { OutboxPerStatement1764700000000 } from './1764700000000-OutboxPerStatement';
 
 /** Listed explicitly (not globbed) so the same list works from ts-node, jest and the compiled dist. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   Limits1764400000000,
   ProviderHistory1764500000000,
   Batches1764600000000,
+  OutboxPerStatement1764700000000,
 ];

@@ -130,6 +130,31 @@ describe('webhooks: relay crash safety and concurrency', () => {
     await engine.request('DELETE', `/api/v1/webhooks/${sub}`);
   });
 
+  it("a bulk's events, written several to a statement, each reach the outbox and the receiver once", async () => {
+    const hooks = await receiver();
+    const sub = await subscribe(hooks.url, ['task.created', 'task.targetUpdated', 'task.completed']);
+    const accounts = Array.from({ length: 7 }, (_, i) => `bulk${i}-${randomUUID().slice(0, 8)}`);
+    const res = await engine.request('POST', '/api/v1/tasks/disable-accounts', { body: { accounts } });
+    expect(res.status).toBe(207);
+    const ids = (res.body.items as Array<{ taskId: string }>).map((i) => i.taskId);
+    await Promise.all(ids.map((id) => engine.waitForTask(id)));
+    const events: Array<{ id: string }> = await db.query(
+      `SELECT id::text FROM task_events WHERE task_id = ANY($1::uuid[])`,
+      [ids],
+    );
+    // The seven task.created events came from one INSERT.
+    expect(events.length).toBeGreaterThanOrEqual(7 * 3);
+    await hooks.waitFor((r) => r.length >= events.length, 30_000, `${events.length} deliveries`);
+    const delivered: Array<{ event_id: string }> = await db.query(
+      `SELECT m.event_id::text FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message_id
+        WHERE d.subscription_id = $1`,
+      [sub],
+    );
+    expect(delivered.map((d) => d.event_id).sort()).toEqual(events.map((e) => e.id).sort());
+    expect(hooks.requests).toHaveLength(events.length);
+    await engine.request('DELETE', `/api/v1/webhooks/${sub}`);
+  });
+
   it('several workers share the relay: every event is delivered once per subscription, none doubled', async () => {
     await engine.startWorker();
     await engine.startWorker();
