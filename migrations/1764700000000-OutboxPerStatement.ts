@@ -15,11 +15,12 @@ export class OutboxPerStatement1764700000000 implements MigrationInterface {
   name = 'OutboxPerStatement1764700000000';
 
   async up(q: QueryRunner): Promise<void> {
+    // Dropping the trigger locks task_events until this migration's transaction commits: an event written
+    // meanwhile waits for the new trigger rather than slipping between the two.
     await q.query(`DROP TRIGGER task_events_webhook_outbox ON task_events`);
-    await q.query(`DROP FUNCTION webhook_outbox_enqueue`);
     await q.query(`ALTER TABLE webhook_outbox DROP CONSTRAINT webhook_outbox_event_id_fkey`);
     await q.query(`
-      CREATE FUNCTION webhook_outbox_enqueue() RETURNS trigger AS $$
+      CREATE OR REPLACE FUNCTION webhook_outbox_enqueue() RETURNS trigger AS $$
       BEGIN
         INSERT INTO webhook_outbox (event_id) SELECT id FROM new_events;
         RETURN NULL;
@@ -31,10 +32,10 @@ export class OutboxPerStatement1764700000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
+    // Webhooks1764300000000's definition, written out again: a migration stays as it ran, whatever comes after.
     await q.query(`DROP TRIGGER task_events_webhook_outbox ON task_events`);
-    await q.query(`DROP FUNCTION webhook_outbox_enqueue`);
     await q.query(`
-      CREATE FUNCTION webhook_outbox_enqueue() RETURNS trigger AS $$
+      CREATE OR REPLACE FUNCTION webhook_outbox_enqueue() RETURNS trigger AS $$
       BEGIN
         INSERT INTO webhook_outbox (event_id) VALUES (NEW.id);
         RETURN NULL;

@@ -54,9 +54,11 @@ export const MAX_RSS_BYTES = 400 * 2 ** 20;
 export const LATENCY_BEFORE = { p50: 22, p95: 59 };
 
 const perSec = (n: number, ms: number) => (n / ms) * 1000;
+/** The bare runs' counterpart of an engine action. */
+const bareOp = (action: 'disable' | 'enable') => (action === 'disable' ? 'lock' : 'unlock');
 /** The bare `ldapmodify` rate of one action: all its runs' writes over all their time. */
 const bareRate = (s: SizeResult, action: 'disable' | 'enable') => {
-  const runs = s.ldapmodify[action === 'disable' ? 'lock' : 'unlock'];
+  const runs = s.ldapmodify[bareOp(action)];
   return perSec(
     s.size * runs.length,
     runs.reduce((a, b) => a + b, 0),
@@ -64,7 +66,7 @@ const bareRate = (s: SizeResult, action: 'disable' | 'enable') => {
 };
 /** Each bare `ldapmodify` run's rate, in the order they ran. */
 const bareRuns = (s: SizeResult, action: 'disable' | 'enable') =>
-  s.ldapmodify[action === 'disable' ? 'lock' : 'unlock'].map((ms) => fmtRate(perSec(s.size, ms))).join(' / ');
+  s.ldapmodify[bareOp(action)].map((ms) => fmtRate(perSec(s.size, ms))).join(' / ');
 const fmtRate = (r: number) => Math.round(r).toLocaleString('en-US');
 const fmtMs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
@@ -96,7 +98,7 @@ export function renderReport(r: BenchReport): string {
     for (const action of ['disable', 'enable'] as const) {
       const b = s[action];
       const mod = bareRate(s, action);
-      const lts = perSec(s.size, s.ldapts[action === 'disable' ? 'lock' : 'unlock']);
+      const lts = perSec(s.size, s.ldapts[bareOp(action)]);
       const eng = perSec(b.accounts, b.totalMs);
       const mem = s.memory[action];
       lines.push(

@@ -130,6 +130,46 @@ describe('webhooks: relay crash safety and concurrency', () => {
     await engine.request('DELETE', `/api/v1/webhooks/${sub}`);
   });
 
+  it('the outbox trigger adds every event of a statement, of each of its INSERTs, and none that was rolled back', async () => {
+    // Inside one transaction that is rolled back at the end: the relay never sees these rows, so nothing races
+    // the counts.
+    const q = db.createQueryRunner();
+    await q.startTransaction();
+    try {
+      const [{ id: taskId }] = await q.query(
+        `INSERT INTO tasks (id, action, status, account, created_by)
+         VALUES (gen_random_uuid(), 'disableAccount', 'inProgress', 'outbox-check', 'test') RETURNING id`,
+      );
+      const events = (n: number) =>
+        `INSERT INTO task_events (task_id, type, status, actor)
+         SELECT $1::uuid, 'task.targetUpdated', 'inProgress', 'test' FROM generate_series(1, ${n})`;
+      await q.query(
+        `WITH a AS (${events(3)} RETURNING id), b AS (${events(2)} RETURNING id)
+         SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) AS n`,
+        [taskId],
+      );
+      await q.query('SAVEPOINT undone');
+      await q.query(events(4), [taskId]);
+      await q.query('ROLLBACK TO SAVEPOINT undone');
+      const rows: Array<{ events: string[]; queued: string[] }> = await q.query(
+        `SELECT ARRAY(SELECT e.id::text FROM task_events e WHERE e.task_id = $1 ORDER BY e.id) AS events,
+                ARRAY(SELECT o.event_id::text FROM webhook_outbox o JOIN task_events e ON e.id = o.event_id
+                       WHERE e.task_id = $1 ORDER BY o.event_id) AS queued`,
+        [taskId],
+      );
+      expect(rows[0].events).toHaveLength(5);
+      expect(rows[0].queued).toEqual(rows[0].events);
+      const [{ orphans }] = await q.query(
+        `SELECT count(*)::int AS orphans FROM webhook_outbox o
+          WHERE NOT EXISTS (SELECT 1 FROM task_events e WHERE e.id = o.event_id)`,
+      );
+      expect(orphans).toBe(0);
+    } finally {
+      await q.rollbackTransaction();
+      await q.release();
+    }
+  });
+
   it("a bulk's events, written several to a statement, each reach the outbox and the receiver once", async () => {
     const hooks = await receiver();
     const sub = await subscribe(hooks.url, ['task.created', 'task.targetUpdated', 'task.completed']);
