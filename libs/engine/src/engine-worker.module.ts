@@ -4,7 +4,7 @@ import { QueueOptions } from 'bullmq';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { DirectoryRegistry } from '@app/directories';
 import { AppLogger } from '@app/logging';
-import { TargetWorkers } from '@app/queue';
+import { TargetDispatcher, TargetWorkers } from '@app/queue';
 import { Reconciler } from './reconciler';
 import { TargetRunner } from './target-runner';
 
@@ -35,9 +35,14 @@ export class EngineWorkerModule implements OnApplicationBootstrap, BeforeApplica
     private readonly reconciler: Reconciler,
     private readonly registry: DirectoryRegistry,
     private readonly logger: AppLogger,
+    dispatcher: TargetDispatcher,
   ) {
-    this.workers = new TargetWorkers(bullOptions, runner, logger.child('worker'), (provider) =>
-      registry.has(provider) ? registry.get(provider).pacer : undefined,
+    this.workers = new TargetWorkers(
+      bullOptions,
+      runner,
+      logger.child('worker'),
+      (provider) => (registry.has(provider) ? registry.get(provider).pacer : undefined),
+      (taskId, provider, delayMs) => dispatcher.handOff(taskId, provider, delayMs),
     );
   }
 

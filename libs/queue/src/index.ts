@@ -3,3 +3,4 @@ export * from './target-dispatcher';
 export * from './target-workers';
 export * from './redis-connection';
 export * from './queue.module';
+export * from './semaphore';

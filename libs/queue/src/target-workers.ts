@@ -1,6 +1,14 @@
 import { DelayedError, Job, QueueOptions, RateLimitError, Worker } from 'bullmq';
 import { AppLogger } from '@app/logging';
-import { TargetJobData, targetQueueName } from './target-queues';
+import { Semaphore } from './semaphore';
+import {
+  BACKOFF_BASE_MS,
+  ChunkJobData,
+  isChunk,
+  ProviderJobData,
+  TargetJobData,
+  targetQueueName,
+} from './target-queues';
 
 /** What the engine decided about one run of a target job. */
 export type TargetVerdict =
@@ -47,9 +55,17 @@ export function workerLimiter(rateLimit?: { max: number; durationMs: number }): 
     : { max: 100_000, duration: 1000 };
 }
 
-/** Starts one BullMQ Worker per provider queue, all delegating to the engine's handler. */
+/** Puts one target of a chunk job on the queue as a job of its own, to run in `delayMs` (TargetDispatcher). */
+export type TargetHandOff = (taskId: string, provider: string, delayMs: number) => Promise<void>;
+
+/**
+ * Starts one BullMQ Worker per provider queue, all delegating to the engine's handler. A provider's
+ * concurrency is a semaphore that its single-target jobs and its chunks' targets share.
+ */
 export class TargetWorkers {
-  private readonly workers: Worker<TargetJobData>[] = [];
+  private readonly workers: Worker<ProviderJobData>[] = [];
+  private readonly slots = new Map<string, Semaphore>();
+  private closing = false;
 
   constructor(
     private readonly bullOptions: QueueOptions,
@@ -57,13 +73,20 @@ export class TargetWorkers {
     private readonly logger: AppLogger,
     /** The pacer of a provider, if its directory has one (looked up per job: adapters may be replaced). */
     private readonly pacerOf: (provider: string) => JobPacer | undefined = () => undefined,
+    private readonly handOff: TargetHandOff = () =>
+      Promise.reject(new Error('this worker cannot hand a chunk target off')),
   ) {}
 
   start(settings: readonly ProviderQueueSettings[]): void {
+    this.closing = false;
     for (const s of settings) {
-      const worker: Worker<TargetJobData> = new Worker<TargetJobData>(
+      this.slots.set(s.provider, new Semaphore(s.concurrency));
+      const worker: Worker<ProviderJobData> = new Worker<ProviderJobData>(
         targetQueueName(s.provider),
-        (job, token) => this.process(worker, job, token),
+        (job, token) =>
+          isChunk(job.data)
+            ? this.processChunk(job.data)
+            : this.process(worker, job as Job<TargetJobData>, token),
         {
           ...this.bullOptions,
           concurrency: s.concurrency,
@@ -77,8 +100,14 @@ export class TargetWorkers {
     }
   }
 
+  private slotsOf(provider: string): Semaphore {
+    const slots = this.slots.get(provider);
+    if (!slots) throw new Error(`no worker for provider ${provider}`);
+    return slots;
+  }
+
   private async process(
-    worker: Worker<TargetJobData>,
+    worker: Worker<ProviderJobData>,
     job: Job<TargetJobData>,
     token?: string,
   ): Promise<void> {
@@ -91,9 +120,9 @@ export class TargetWorkers {
       await worker.rateLimit(waitMs);
       throw new RateLimitError();
     }
-    const verdict = pacer
-      ? await pacer.runTarget(() => this.handler.handle(job.data))
-      : await this.handler.handle(job.data);
+    const verdict = await this.slotsOf(job.data.provider).run(() =>
+      pacer ? pacer.runTarget(() => this.handler.handle(job.data)) : this.handler.handle(job.data),
+    );
     if (verdict.kind === 'wait') {
       // Delayed, not failed: waiting for another target's lease must not use up the job's attempts.
       await job.moveToDelayed(Date.now() + verdict.waitMs, token);
@@ -106,8 +135,72 @@ export class TargetWorkers {
     }
   }
 
+  /**
+   * Runs a chunk's targets, each in a slot of the provider's semaphore. A target that must wait or be tried
+   * again is handed to a job of its own before the chunk ends, so the reconciler, which counts a live chunk's
+   * targets as queued, always finds it in one or the other. If a hand-off fails, or the worker is closing,
+   * the chunk fails and BullMQ runs it again later: its finished targets then end at their claim.
+   */
+  private async processChunk({ provider, taskIds }: ChunkJobData): Promise<void> {
+    // A directory with a pacer counts each target as a job; a chunk that reaches one anyway is split up.
+    if (this.pacerOf(provider)) {
+      for (const taskId of taskIds) await this.handOff(taskId, provider, 0);
+      return;
+    }
+    const slots = this.slotsOf(provider);
+    let failure: Error | undefined;
+    await Promise.all(
+      taskIds.map((taskId) =>
+        slots.run(async () => {
+          if (this.closing || failure) {
+            failure ??= new Error('the worker is closing; the chunk runs again later');
+            return;
+          }
+          let delayMs: number | null;
+          try {
+            delayMs = handOffDelay(await this.handler.handle({ taskId, provider }));
+          } catch (e) {
+            // As BullMQ would retry a single-target job that threw.
+            this.logger.warn('chunk target threw; it runs again as a job of its own', {
+              taskId,
+              provider,
+              error: (e as Error).message,
+            });
+            delayMs = retryDelay();
+          }
+          if (delayMs === null) return;
+          try {
+            await this.handOff(taskId, provider, delayMs);
+          } catch (e) {
+            failure ??= e as Error;
+          }
+        }),
+      ),
+    );
+    if (failure) throw failure;
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.allSettled(this.workers.map((w) => w.close()));
     this.workers.length = 0;
   }
+}
+
+/** When a chunk's target runs again as a job of its own, or null if it is done. */
+function handOffDelay(verdict: TargetVerdict): number | null {
+  switch (verdict.kind) {
+    case 'done':
+      return null;
+    case 'wait':
+    case 'rateLimited':
+      return verdict.waitMs;
+    case 'retry':
+      return retryDelay();
+  }
+}
+
+/** BullMQ's first backoff step for a failed job (BACKOFF_BASE_MS, jitter 0.5); its own job backs off from there. */
+function retryDelay(): number {
+  return BACKOFF_BASE_MS * (0.5 + Math.random() * 0.5);
 }
