@@ -28,8 +28,13 @@ const settle = async () => {
   for (let i = 0; i < 3; i++) await turn();
 };
 
-function batcher(run: (items: Item[]) => Promise<string[]>, maxBatch = 50, maxInFlight = 1) {
-  return new StatementBatcher<Item, string>({ run, keys: (i) => i.keys, maxBatch, maxInFlight });
+function batcher(
+  run: (items: Item[]) => Promise<string[]>,
+  maxBatch = 50,
+  maxInFlight = 1,
+  gather?: { ms: number; upTo: number },
+) {
+  return new StatementBatcher<Item, string>({ run, keys: (i) => i.keys, maxBatch, maxInFlight, gather });
 }
 
 describe('StatementBatcher', () => {
@@ -130,5 +135,63 @@ describe('StatementBatcher', () => {
       'rejected:check constraint violated',
       'done:c',
     ]);
+  });
+
+  describe('gathering under load', () => {
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] }));
+    afterEach(() => jest.useRealTimers());
+
+    it('waits up to gather.ms for more calls after a batch of several, and no longer once gather.upTo are queued', async () => {
+      const s = statement();
+      const b = batcher(s.run, 50, 1, { ms: 4, upTo: 3 });
+      const all = ['a', 'b'].map((id) => b.run({ id, keys: [id] }));
+      // Nothing was sent before: the first calls go at the next turn.
+      await turn();
+      expect(s.runs.map((r) => r.items)).toEqual([['a', 'b']]);
+      s.runs[0].finish();
+      await settle();
+
+      // The last batch carried two calls: the next one waits to gather.
+      all.push(b.run({ id: 'c', keys: ['c'] }));
+      await settle();
+      jest.advanceTimersByTime(3);
+      all.push(b.run({ id: 'd', keys: ['d'] }));
+      await settle();
+      expect(s.runs).toHaveLength(1);
+      jest.advanceTimersByTime(1);
+      await settle();
+      expect(s.runs.map((r) => r.items)).toEqual([
+        ['a', 'b'],
+        ['c', 'd'],
+      ]);
+      s.runs[1].finish();
+      await settle();
+
+      // Full before the time is up: it goes at once.
+      all.push(...['e', 'f', 'g'].map((id) => b.run({ id, keys: [id] })));
+      await settle();
+      expect(s.runs[2]?.items).toEqual(['e', 'f', 'g']);
+      s.runs[2].finish();
+      await settle();
+
+      // A call alone after that still waits its gather.ms, and goes as a batch of one.
+      all.push(b.run({ id: 'h', keys: ['h'] }));
+      await settle();
+      expect(s.runs).toHaveLength(3);
+      jest.advanceTimersByTime(4);
+      await settle();
+      expect(s.runs[3]?.items).toEqual(['h']);
+      s.runs[3].finish();
+      await settle();
+
+      // Once the load is gone (the last batch was a lone call), a call goes at the next turn again.
+      all.push(b.run({ id: 'i', keys: ['i'] }));
+      await turn();
+      expect(s.runs[4]?.items).toEqual(['i']);
+      s.runs[4].finish();
+      await expect(Promise.all(all)).resolves.toEqual(
+        ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'].map((id) => `done:${id}`),
+      );
+    });
   });
 });

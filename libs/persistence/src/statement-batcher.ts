@@ -5,7 +5,9 @@
  * and PostgreSQL spent most of its time on each statement's start, commit and WAL flush, not on its row: ten
  * claims in one statement ran at nearly eight times the rows per second of one claim each (docs/decisions.md). A call waits only while
  * earlier batches of its statement fill the slots (maxInFlight), which is when the next batch gathers; a lone
- * call goes out at the next turn of the event loop, as a batch of one.
+ * call goes out at the next turn of the event loop, as a batch of one. Under load (the last batch carried
+ * several calls) the next batch may also wait a few milliseconds to gather more (`gather`): each execution
+ * PostgreSQL is spared is worth far more CPU than the row it carries.
  *
  * What keeps it the same as calls one by one:
  * - Two calls sharing a key (a task, a directory object) are never in one batch, and a call left out keeps a
@@ -21,6 +23,9 @@ export class StatementBatcher<I, O> {
   private queue: Array<Pending<I, O>> = [];
   private inFlight = 0;
   private scheduled = false;
+  /** Calls in the batch sent last: more than one means the calls come faster than PostgreSQL answers. */
+  private lastBatch = 0;
+  private gathering: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly options: {
@@ -31,12 +36,23 @@ export class StatementBatcher<I, O> {
       maxBatch: number;
       /** Batches of this statement in PostgreSQL at once; below the pool's size, leaving room for the rest. */
       maxInFlight: number;
+      /**
+       * Under load, how long a batch may wait for more calls (`ms`), going out as soon as `upTo` are queued.
+       * Never when the last batch was a lone call: a single task's latency does not change.
+       */
+      gather?: { ms: number; upTo: number };
     },
   ) {}
 
   run(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, keys: this.options.keys(item), resolve, reject });
+      if (this.gathering && this.queue.length >= (this.options.gather?.upTo ?? 0)) {
+        clearTimeout(this.gathering);
+        this.gathering = null;
+        this.flush();
+        return;
+      }
       this.schedule();
     });
   }
@@ -44,11 +60,21 @@ export class StatementBatcher<I, O> {
   private schedule(): void {
     if (this.scheduled || this.inFlight >= this.options.maxInFlight || this.queue.length === 0) return;
     this.scheduled = true;
+    const gather = this.options.gather;
+    if (gather && this.lastBatch > 1 && this.queue.length < gather.upTo) {
+      this.gathering = setTimeout(() => {
+        this.gathering = null;
+        this.flush();
+      }, gather.ms);
+      return;
+    }
     // The calls of the jobs that resumed in this turn of the event loop join the same batch.
-    setImmediate(() => {
-      this.scheduled = false;
-      while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) this.send(this.take());
-    });
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) this.send(this.take());
   }
 
   /** The next batch: queued calls in order, skipping (and keeping in order) those whose keys are taken. */
@@ -68,6 +94,7 @@ export class StatementBatcher<I, O> {
 
   private send(batch: Array<Pending<I, O>>): void {
     this.inFlight++;
+    this.lastBatch = batch.length;
     void this.execute(batch).finally(() => {
       this.inFlight--;
       this.schedule();
