@@ -21,6 +21,8 @@ export interface BenchOptions {
   keepLogs: boolean;
   /** Where the report goes; empty to print only. */
   outFile: string | null;
+  /** Accounts of the warm-up bulk a fresh engine runs before the measured ones; 0 for none. */
+  warmUp: number;
 }
 
 export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -39,6 +41,10 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     logLevel: env.BENCH_LOG_LEVEL || 'warn',
     keepLogs: Boolean(env.BENCH_KEEP_LOGS),
     outFile: env.BENCH_OUT === '' ? null : (env.BENCH_OUT ?? 'docs/benchmarks.md'),
+    warmUp:
+      env.BENCH_WARMUP === '0'
+        ? 0
+        : positiveInt('BENCH_WARMUP', env.BENCH_WARMUP ?? String(Math.min(...sizes))),
   };
 }
 

@@ -30,6 +30,12 @@ export interface SizeResult {
   cpu: { disable: CpuSplit; enable: CpuSplit };
 }
 
+/** The fresh engine's first bulk, before the measured ones. */
+export interface WarmUp {
+  disable: BulkResult;
+  enable: BulkResult;
+}
+
 /** A correctness check of the run: a failed one fails the bench, whatever the speed. */
 export interface Check {
   what: string;
@@ -42,6 +48,7 @@ export interface BenchReport {
   opts: BenchOptions;
   versions: Record<string, string>;
   sizes: SizeResult[];
+  warmUp: WarmUp | null;
   latency: Latency | null;
   sections: Section[];
   checks: Check[];
@@ -107,6 +114,22 @@ export function renderReport(r: BenchReport): string {
     }
   }
   lines.push('');
+  if (r.warmUp) {
+    const w = r.warmUp;
+    const same = r.sizes.find((s) => s.size === w.disable.accounts);
+    const fresh = (action: 'disable' | 'enable') => {
+      const eng = perSec(w[action].accounts, w[action].totalMs);
+      const vs = same ? `, ${ratio(eng / bareRate(same, action))} of the bare \`ldapmodify\` rate above` : '';
+      return `${action === 'disable' ? 'Disable' : 'Enable'} ${fmtRate(eng)} tasks/s (${fmtMs(w[action].totalMs)}${vs})`;
+    };
+    lines.push(
+      `**A fresh engine's first bulk.** Before the bulks above, the engine just started ran a warm-up bulk of ${w.disable.accounts.toLocaleString('en-US')}`,
+      `accounts of their own (\`BENCH_WARMUP\`, 0 for none): ${fresh('disable')}; ${fresh('enable')}. A fresh engine's`,
+      'first bulk runs slower than the next on this machine (its processes warm up: docs/decisions.md); the',
+      'targets below are for an engine that has run before.',
+      '',
+    );
+  }
 
   lines.push(
     '## Where a bulk spends its CPU',
@@ -174,7 +197,8 @@ export function renderReport(r: BenchReport): string {
     '',
     'Knobs: `BENCH_BULK_SIZES` (default `5000,10000`; `BENCH_BULK_SIZES=200` for a quick check), `BENCH_SEQUENTIAL`',
     '(latency tasks, 30), `BENCH_CONCURRENCY` (60: with the batched statements, 610 against 500 tasks/s at 30 on 3,000 accounts, and nothing more at 100 or 200), `BENCH_LOG_LEVEL` (warn), `BENCH_KEEP_LOGS=1` (keep the API and',
-    'worker logs), `BENCH_OUT` (the report file, `docs/benchmarks.md`; empty to print only).',
+    'worker logs), `BENCH_OUT` (the report file, `docs/benchmarks.md`; empty to print only), `BENCH_WARMUP` (accounts',
+    "of the fresh engine's first bulk, run before the measured ones; default the smallest size, 0 for none).",
     '',
   );
   return lines.join('\n');
