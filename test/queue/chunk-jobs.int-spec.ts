@@ -77,6 +77,17 @@ describe('Chunk jobs: the targets of a bulk sharing one BullMQ job', () => {
     }
   }
 
+  /** Queues the tasks (as a bulk would), runs the workers until the queue is drained, and closes them. */
+  async function runToEnd(workers: TargetWorkers, tasks: string[], concurrency: number): Promise<void> {
+    await dispatcher.enqueueMany(tasks.map((taskId) => ({ taskId, providers: [PROVIDER] })));
+    workers.start([{ provider: PROVIDER, concurrency }]);
+    try {
+      await drained();
+    } finally {
+      await workers.close();
+    }
+  }
+
   it('queues a bulk as chunks of 50 named after their first target, and a single target as a job of its own', async () => {
     const many = ids(120, 'bulk');
     await dispatcher.enqueueMany(many.map((taskId) => ({ taskId, providers: [PROVIDER] })));
@@ -118,13 +129,7 @@ describe('Chunk jobs: the targets of a bulk sharing one BullMQ job', () => {
         await dispatcher.handOff(taskId, provider, delayMs);
       },
     );
-    await dispatcher.enqueueMany(tasks.map((taskId) => ({ taskId, providers: [PROVIDER] })));
-    workers.start([{ provider: PROVIDER, concurrency: 2 }]);
-    try {
-      await drained();
-    } finally {
-      await workers.close();
-    }
+    await runToEnd(workers, tasks, 2);
 
     // Each target ran to its end: once if it ended in the chunk, twice if it had to run again.
     for (const t of tasks)
@@ -171,13 +176,7 @@ describe('Chunk jobs: the targets of a bulk sharing one BullMQ job', () => {
         await dispatcher.handOff(taskId, provider, delayMs);
       },
     );
-    await dispatcher.enqueueMany(tasks.map((taskId) => ({ taskId, providers: [PROVIDER] })));
-    workers.start([{ provider: PROVIDER, concurrency: 4 }]);
-    try {
-      await drained();
-    } finally {
-      await workers.close();
-    }
+    await runToEnd(workers, tasks, 4);
     const chunk = await queue.getJob(chunkJobId(tasks[0] as string, PROVIDER));
     expect(await chunk?.getState()).toBe('completed');
     expect(chunk?.attemptsMade).toBe(2);
