@@ -1,7 +1,7 @@
 import { openLdapProvider, SlapdHandle } from '../harness/slapd';
 import { startTcpProxy, TcpProxy } from '../harness/tcp-proxy';
 import { addUsers, countLocked, startRecordedSlapd } from './harness/directories';
-import { FaultEngine, report } from './harness/fault-engine';
+import { FaultEngine, PostResult, report } from './harness/fault-engine';
 import { pollUntil } from './harness/processes';
 
 const TASKS = 1_000;
@@ -19,7 +19,25 @@ const BURST = 700;
  * BullMQ's stalled check hands the dead worker's jobs to the living, the claim generation fences the dead
  * attempts, and the recorded prior state makes a retried Disable still report `disabled`.
  */
-describe('faults: kill -9 of a worker mid-run', () => {
+/** How the burst reaches the API: one request per account, or bulk requests (whose targets travel as chunk jobs). */
+const POSTING: Array<[string, (engine: FaultEngine, accounts: string[]) => Promise<PostResult[]>]> = [
+  ['one request per account', (engine, accounts) => engine.postDisables(accounts)],
+  [
+    'bulk requests, run as chunk jobs',
+    async (engine, accounts) => {
+      const res = await engine.request('POST', '/api/v1/tasks/disable-accounts', { accounts });
+      if (res.status !== 207) throw new Error(`bulk answered ${res.status}`);
+      return (res.body.items as Array<{ account: string; status: number; taskId?: string }>).map((i) => ({
+        account: i.account,
+        status: i.status,
+        id: i.taskId,
+        retryAfter: null,
+      }));
+    },
+  ],
+];
+
+describe.each(POSTING)('faults: kill -9 of a worker mid-run, %s', (how, post) => {
   let slapd: SlapdHandle;
   let engine: FaultEngine;
   let distant: TcpProxy;
@@ -30,7 +48,7 @@ describe('faults: kill -9 of a worker mid-run', () => {
     await addUsers(slapd, uids);
     distant = await startTcpProxy({ host: '127.0.0.1', port: slapd.port }, { latencyMs: 25 });
     engine = await FaultEngine.start({
-      label: 'kill9',
+      label: how.startsWith('bulk') ? 'kill9bulk' : 'kill9',
       providers: [
         openLdapProvider(slapd, { disableMethod: 'ppolicy', url: `ldap://127.0.0.1:${distant.port}` }),
       ],
@@ -46,10 +64,10 @@ describe('faults: kill -9 of a worker mid-run', () => {
 
   it(`ends all ${TASKS} accepted Disable tasks successful, every account locked in slapd`, async () => {
     const started = Date.now();
-    const burst = await engine.postDisables(uids.slice(0, BURST));
+    const burst = await post(engine, uids.slice(0, BURST));
     const victim = await engine.startWorker();
     const survivor = await engine.startWorker();
-    const rest = engine.postDisables(uids.slice(BURST));
+    const rest = post(engine, uids.slice(BURST));
 
     // Both workers busy (a backlog left, targets running): the victim surely has directory calls in flight.
     const atKill = await pollUntil(
@@ -81,7 +99,7 @@ describe('faults: kill -9 of a worker mid-run', () => {
     const recoveredMs = Date.now() - killedAt;
     const c = await engine.counts(accepted);
     const slap = await countLocked(slapd, uids);
-    report('kill-9', {
+    report(`kill-9, ${how}`, {
       accepted: c.accepted,
       ended: c.ended,
       successful: c.byStatus.successful ?? 0,
