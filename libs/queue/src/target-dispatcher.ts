@@ -9,6 +9,7 @@ import {
   ChunkJobData,
   chunkJobId,
   DEFAULT_MAX_ATTEMPTS,
+  isChunk,
   isChunkJobId,
   ProviderJobData,
   TARGET_JOB,
@@ -107,7 +108,7 @@ export class TargetDispatcher implements OnModuleDestroy {
       const live = new Set(await q.getRanges(LIVE_JOB_TYPES, 0, -1));
       for (const id of [...live].filter(isChunkJobId)) {
         const chunk = await q.getJob(id);
-        if (chunk && 'taskIds' in chunk.data)
+        if (chunk && isChunk(chunk.data))
           for (const taskId of chunk.data.taskIds) live.add(targetJobId(taskId, provider));
       }
       for (const taskId of taskIds) {
